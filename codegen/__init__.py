@@ -1,0 +1,2 @@
+"""jitflow.codegen: IR schedules -> LLVM IR (via llvmlite) -> native code.
+The only package that imports llvmlite."""

@@ -1,0 +1,194 @@
+"""ONE table from scalar primitives to LLVM instructions.
+
+Semantics follow numpy: floor division and modulo round toward -inf, integer
+division by zero gives 0 (never a trap), max/min propagate NaN, float->int
+casts truncate and saturate (NaN -> 0), float reductions may reassociate.
+"""
+from __future__ import annotations
+
+from jitflow.ir.types import DType
+
+from .llvm_builder import FunctionBuilder, literal, llvm_type
+
+FCMP = {"eq": "oeq", "ne": "une", "lt": "olt", "le": "ole", "gt": "ogt", "ge": "oge"}
+ICMP = {"eq": "eq", "ne": "ne", "lt": "slt", "le": "sle", "gt": "sgt", "ge": "sge"}
+FLOAT_UNARY_INTRINSICS = {"exp": "exp", "log": "log", "tanh": "tanh", "sqrt": "sqrt", "abs": "fabs"}
+
+
+def suffix(dtype: DType) -> str:
+    return {"float32": "f32", "float64": "f64", "int32": "i32", "int64": "i64"}[dtype.name]
+
+
+class ScalarLowering:
+    """Emits the instructions of one loop body; remembers which intrinsics it used."""
+
+    def __init__(self, fb: FunctionBuilder, declarations: set):
+        self.fb = fb
+        self.declarations = declarations
+
+    def intrinsic(self, name: str, dtype: DType, args: list[str], n_args: int | None = None,
+                  extra: str = "") -> str:
+        t = llvm_type(dtype)
+        n = len(args) if n_args is None else n_args
+        self.declarations.add(f"declare {t} @llvm.{name}.{suffix(dtype)}({', '.join([t] * n)}{extra})")
+        typed = ", ".join(f"{t} {a}" for a in args)
+        return self.fb.assign(f"call {t} @llvm.{name}.{suffix(dtype)}({typed})")
+
+    def helper(self, name: str, dtype: DType, args: list[str]) -> str:
+        t = llvm_type(dtype)
+        self.declarations.add(("helper", name, dtype.name))
+        return self.fb.assign(f"call {t} @{name}_{suffix(dtype)}({', '.join(f'{t} {a}' for a in args)})")
+
+    def lower(self, prim: str, dtype: DType, args: list[str], arg_dtypes: list[DType], attr) -> str:
+        fb = self.fb
+        t = llvm_type(dtype)
+        a_dtype = arg_dtypes[0] if arg_dtypes else dtype
+        is_float = a_dtype.is_floating
+        if prim in ("add", "sub", "mul"):
+            op = ("f" + prim) if is_float else prim
+            return fb.assign(f"{op} {t} {args[0]}, {args[1]}")
+        if prim == "div":
+            return fb.assign(f"fdiv {t} {args[0]}, {args[1]}")
+        if prim in ("floordiv", "floormod"):
+            return self._floor_op(prim, dtype, args)
+        if prim == "pow":
+            if is_float:
+                return self.intrinsic("pow", dtype, args)
+            return self.helper("jf_ipow", dtype, args)
+        if prim in ("max", "min"):
+            if is_float:
+                return self.intrinsic("maximum" if prim == "max" else "minimum", dtype, args)
+            return self.intrinsic("smax" if prim == "max" else "smin", dtype, args)
+        if prim == "neg":
+            return fb.assign(f"fneg {t} {args[0]}") if is_float else fb.assign(f"sub {t} 0, {args[0]}")
+        if prim == "abs" and not is_float:
+            self.declarations.add(f"declare {t} @llvm.abs.{suffix(dtype)}({t}, i1)")
+            return fb.assign(f"call {t} @llvm.abs.{suffix(dtype)}({t} {args[0]}, i1 false)")
+        if prim in FLOAT_UNARY_INTRINSICS:
+            return self.intrinsic(FLOAT_UNARY_INTRINSICS[prim], dtype, args)
+        if prim == "cmp":
+            at = llvm_type(a_dtype)
+            if is_float:
+                return fb.assign(f"fcmp {FCMP[attr]} {at} {args[0]}, {args[1]}")
+            return fb.assign(f"icmp {ICMP[attr]} {at} {args[0]}, {args[1]}")
+        if prim == "and":
+            return fb.assign(f"and i1 {args[0]}, {args[1]}")
+        if prim == "or":
+            return fb.assign(f"or i1 {args[0]}, {args[1]}")
+        if prim == "not":
+            return fb.assign(f"xor i1 {args[0]}, true")
+        if prim == "select":
+            return fb.assign(f"select i1 {args[0]}, {t} {args[1]}, {t} {args[2]}")
+        if prim == "cast":
+            return self._cast(args[0], a_dtype, dtype)
+        raise NotImplementedError(f"no LLVM lowering for scalar primitive {prim!r}")
+
+    def _cast(self, x: str, src: DType, dst: DType) -> str:
+        fb, s, d = self.fb, llvm_type(src), llvm_type(dst)
+        if dst.is_bool:
+            if src.is_floating:
+                return fb.assign(f"fcmp une {s} {x}, 0.0")
+            return fb.assign(f"icmp ne {s} {x}, 0")
+        if src.is_bool:
+            return fb.assign(f"uitofp i1 {x} to {d}") if dst.is_floating else fb.assign(f"zext i1 {x} to {d}")
+        if src.is_floating and dst.is_floating:
+            op = "fpext" if dst.bits > src.bits else "fptrunc"
+            return fb.assign(f"{op} {s} {x} to {d}")
+        if src.is_floating:
+            self.declarations.add(f"declare {d} @llvm.fptosi.sat.{suffix(dst)}.{suffix(src)}({s})")
+            return fb.assign(f"call {d} @llvm.fptosi.sat.{suffix(dst)}.{suffix(src)}({s} {x})")
+        if dst.is_floating:
+            return fb.assign(f"sitofp {s} {x} to {d}")
+        if dst.bits > src.bits:
+            return fb.assign(f"sext {s} {x} to {d}")
+        return fb.assign(f"trunc {s} {x} to {d}")
+
+    def _floor_op(self, prim: str, dtype: DType, args: list[str]) -> str:
+        fb, t = self.fb, llvm_type(dtype)
+        a, b = args
+        if dtype.is_floating:
+            mod = fb.assign(f"frem {t} {a}, {b}")
+            mod_nz = fb.assign(f"fcmp une {t} {mod}, 0.0")
+            b_neg = fb.assign(f"fcmp olt {t} {b}, 0.0")
+            mod_neg = fb.assign(f"fcmp olt {t} {mod}, 0.0")
+            differ = fb.assign(f"xor i1 {b_neg}, {mod_neg}")
+            adjust = fb.assign(f"and i1 {mod_nz}, {differ}")
+            if prim == "floormod":
+                fixed = fb.assign(f"fadd {t} {mod}, {b}")
+                chosen = fb.assign(f"select i1 {adjust}, {t} {fixed}, {t} {mod}")
+                signed_zero = self.intrinsic("copysign", dtype, [literal(0.0, dtype), b])
+                return fb.assign(f"select i1 {mod_nz}, {t} {chosen}, {t} {signed_zero}")
+            diff = fb.assign(f"fsub {t} {a}, {mod}")
+            div = fb.assign(f"fdiv {t} {diff}, {b}")
+            div_m1 = fb.assign(f"fsub {t} {div}, {literal(1.0, dtype)}")
+            div = fb.assign(f"select i1 {adjust}, {t} {div_m1}, {t} {div}")
+            floor = self.intrinsic("floor", dtype, [div])
+            frac = fb.assign(f"fsub {t} {div}, {floor}")
+            round_up = fb.assign(f"fcmp ogt {t} {frac}, {literal(0.5, dtype)}")
+            floor_p1 = fb.assign(f"fadd {t} {floor}, {literal(1.0, dtype)}")
+            floor = fb.assign(f"select i1 {round_up}, {t} {floor_p1}, {t} {floor}")
+            quotient = fb.assign(f"fdiv {t} {a}, {b}")
+            zero = self.intrinsic("copysign", dtype, [literal(0.0, dtype), quotient])
+            div_nz = fb.assign(f"fcmp une {t} {div}, 0.0")
+            result = fb.assign(f"select i1 {div_nz}, {t} {floor}, {t} {zero}")
+            b_zero = fb.assign(f"fcmp oeq {t} {b}, 0.0")
+            return fb.assign(f"select i1 {b_zero}, {t} {quotient}, {t} {result}")
+        b_zero = fb.assign(f"icmp eq {t} {b}, 0")
+        b_m1 = fb.assign(f"icmp eq {t} {b}, -1")
+        unsafe = fb.assign(f"or i1 {b_zero}, {b_m1}")
+        safe_b = fb.assign(f"select i1 {unsafe}, {t} 1, {t} {b}")
+        q = fb.assign(f"sdiv {t} {a}, {safe_b}")
+        r = fb.assign(f"srem {t} {a}, {safe_b}")
+        r_nz = fb.assign(f"icmp ne {t} {r}, 0")
+        r_neg = fb.assign(f"icmp slt {t} {r}, 0")
+        b_neg = fb.assign(f"icmp slt {t} {safe_b}, 0")
+        differ = fb.assign(f"xor i1 {r_neg}, {b_neg}")
+        adjust = fb.assign(f"and i1 {r_nz}, {differ}")
+        if prim == "floordiv":
+            q_m1 = fb.assign(f"sub {t} {q}, 1")
+            q = fb.assign(f"select i1 {adjust}, {t} {q_m1}, {t} {q}")
+            neg_a = fb.assign(f"sub {t} 0, {a}")
+            q = fb.assign(f"select i1 {b_m1}, {t} {neg_a}, {t} {q}")
+            return fb.assign(f"select i1 {b_zero}, {t} 0, {t} {q}")
+        r_fixed = fb.assign(f"add {t} {r}, {safe_b}")
+        r = fb.assign(f"select i1 {adjust}, {t} {r_fixed}, {t} {r}")
+        return fb.assign(f"select i1 {unsafe}, {t} 0, {t} {r}")
+
+
+def ipow_helper(dtype: DType) -> str:
+    """Integer power by squaring; negative exponents give 0 except for bases 1 and -1."""
+    t = llvm_type(dtype)
+    s = suffix(dtype)
+    return f"""define internal {t} @jf_ipow_{s}({t} %base, {t} %exp) alwaysinline {{
+entry:
+  %neg = icmp slt {t} %exp, 0
+  br i1 %neg, label %negative, label %loop
+negative:
+  %is1 = icmp eq {t} %base, 1
+  %ism1 = icmp eq {t} %base, -1
+  %odd = and {t} %exp, 1
+  %isodd = icmp ne {t} %odd, 0
+  %m1 = select i1 %isodd, {t} -1, {t} 1
+  %r1 = select i1 %ism1, {t} %m1, {t} 0
+  %r2 = select i1 %is1, {t} 1, {t} %r1
+  ret {t} %r2
+loop:
+  %acc = phi {t} [ 1, %entry ], [ %acc2, %body ]
+  %b = phi {t} [ %base, %entry ], [ %b2, %body ]
+  %e = phi {t} [ %exp, %entry ], [ %e2, %body ]
+  %done = icmp eq {t} %e, 0
+  br i1 %done, label %exit, label %body
+body:
+  %bit = and {t} %e, 1
+  %has = icmp ne {t} %bit, 0
+  %accm = mul {t} %acc, %b
+  %acc2 = select i1 %has, {t} %accm, {t} %acc
+  %b2 = mul {t} %b, %b
+  %e2 = lshr {t} %e, 1
+  br label %loop
+exit:
+  ret {t} %acc
+}}
+"""
+
+

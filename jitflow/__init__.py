@@ -1,0 +1,62 @@
+"""jitflow: TF 1.x-style graphs, Sessions and Variables, compiled to native code.
+
+`import jitflow as tf` gives the TF 1.x names at the package root. Nothing here
+has logic: it re-exports the user API.
+"""
+from . import dtypes, errors  # noqa: F401
+from .api import operators as _operators
+from .api.array_ops import (broadcast_to, concat, constant, expand_dims, fill, one_hot, ones,  # noqa: F401
+                            ones_like, placeholder, placeholder_with_default, reshape, squeeze, stack,
+                            transpose, unstack, zeros, zeros_like)
+from .api.array_ops import range_ as range  # noqa: F401,A001
+from .api.math_ops import (abs, add, add_n, argmax, argmin, cast, div, divide, equal, exp, floordiv,  # noqa: F401
+                           floormod, greater, greater_equal, identity, less, less_equal, log, logical_and,
+                           logical_not, logical_or, matmul, matrix_inverse, maximum, minimum, mod, multiply,
+                           negative, not_equal, pow, realdiv, reduce_max, reduce_mean, reduce_min,
+                           reduce_prod, reduce_sum, relu, rsqrt, sigmoid, sign, sqrt, square, stop_gradient,
+                           subtract, tanh, to_float, to_int32, to_int64, truediv, where)
+from .api.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal  # noqa: F401
+from .api.variables import (Variable, assign, assign_add, assign_sub, global_variables,  # noqa: F401
+                            global_variables_initializer, group, initialize_all_variables,
+                            local_variables, local_variables_initializer, no_op, trainable_variables,
+                            variables_initializer)
+from .framework.graph import (Graph, GraphKeys, Operation, Tensor, get_default_graph,  # noqa: F401
+                              reset_default_graph)
+from .framework.shapes import Dimension, TensorShape  # noqa: F401
+from .ir.types import DType, as_dtype, bool_ as bool, float32, float64, int32, int64  # noqa: F401,A001
+from .session import InteractiveSession, Session, get_default_session  # noqa: F401
+
+__version__ = "0.1.0"
+
+_operators.install(Tensor)
+_operators.install(Variable)
+sub = subtract
+mul = multiply
+neg = negative
+double = float64
+
+
+def name_scope(name, default_name=None, values=None):
+    """`with tf.name_scope("loss") as scope:` groups op names under `loss/`."""
+    return get_default_graph().name_scope(name if name is not None else default_name)
+
+
+def control_dependencies(control_inputs):
+    return get_default_graph().control_dependencies(control_inputs)
+
+
+def device(name):
+    return get_default_graph().device(name)
+
+
+def add_to_collection(name, value):
+    get_default_graph().add_to_collection(name, value)
+
+
+def get_collection(key, scope=None):
+    return get_default_graph().get_collection(key, scope)
+
+
+def convert_to_tensor(value, dtype=None, name=None):
+    from .api.convert import convert_to_tensor as _convert
+    return _convert(value, dtype=dtype, name=name)

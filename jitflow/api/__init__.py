@@ -1,0 +1,1 @@
+"""The TF 1.x user API: op-building functions, variables, operators."""

@@ -1,0 +1,105 @@
+"""Turning Python values, numpy arrays and Variables into graph Tensors, with
+TF 1.x's dtype rules (Python float -> float32, int -> int32, numpy keeps its
+dtype)."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..framework.graph import Tensor, get_default_graph
+from ..ir.types import DType, as_dtype, bool_, float32, int32, int64
+
+
+def to_numpy(value, dtype: DType | None = None) -> np.ndarray:
+    """A numpy array for a constant, following TF 1.x's dtype defaults."""
+    if isinstance(value, Tensor):
+        raise TypeError("expected a Python or numpy value, got a Tensor")
+    if isinstance(value, (np.ndarray, np.generic)):
+        array = np.asarray(value)
+        if array.dtype.kind in "US O":
+            raise TypeError(f"cannot make a tensor of numpy dtype {array.dtype}")
+        if dtype is not None:
+            _check_lossless(array, dtype)
+            return array.astype(dtype.np)
+        return array.astype(as_dtype(array.dtype).np, copy=False)
+    array = np.array(value)
+    if array.dtype == object or array.dtype.kind in "US":
+        raise TypeError(f"cannot convert {value!r} to a tensor")
+    if dtype is None:
+        if array.dtype.kind == "f":
+            dtype = float32
+        elif array.dtype.kind in "iu":
+            fits = array.size == 0 or (array.min() >= -2**31 and array.max() < 2**31)
+            dtype = int32 if fits else int64
+        elif array.dtype.kind == "b":
+            dtype = bool_
+        else:
+            dtype = as_dtype(array.dtype)
+    else:
+        _check_lossless(array, dtype)
+    return array.astype(dtype.np)
+
+
+def _check_lossless(array: np.ndarray, dtype: DType):
+    if dtype.is_integer and array.dtype.kind == "f" and array.size:
+        if not np.all(np.isfinite(array)) or np.any(array != np.trunc(array)):
+            sample = array.flat[0]
+            raise TypeError(f"Expected {dtype.name}, got {sample!r} of type '{type(sample).__name__}' instead.")
+    if dtype.is_bool and array.dtype.kind != "b":
+        raise TypeError(f"Expected bool, got values of dtype {array.dtype}.")
+
+
+def convert_to_tensor(value, dtype=None, name=None, graph=None) -> Tensor:
+    from .variables import Variable
+    dtype = as_dtype(dtype) if dtype is not None else None
+    if isinstance(value, Variable):
+        value = value.value()
+    if isinstance(value, Tensor):
+        if dtype is not None and value.dtype != dtype:
+            raise ValueError(f"Tensor conversion requested dtype {dtype.name} for Tensor with dtype "
+                             f"{value.dtype.name}: {value}")
+        return value
+    if isinstance(value, (list, tuple)) and any(isinstance(v, (Tensor, Variable)) for v in _flatten(value)):
+        from .array_ops import stack
+        return stack([convert_to_tensor(v, dtype) for v in value], name=name)
+    from .array_ops import constant
+    return constant(value, dtype=dtype, name=name or "Const", graph=graph)
+
+
+def _flatten(value):
+    for v in value:
+        if isinstance(v, (list, tuple)):
+            yield from _flatten(v)
+        else:
+            yield v
+
+
+def is_python_scalar(value) -> bool:
+    return isinstance(value, (numbers.Number, np.generic, bool)) and not isinstance(value, np.ndarray)
+
+
+def binary_operands(x, y):
+    """Converts two operands, giving Python values the dtype of the tensor side."""
+    from .variables import Variable
+    x_is = isinstance(x, (Tensor, Variable))
+    y_is = isinstance(y, (Tensor, Variable))
+    if x_is and not y_is:
+        x = convert_to_tensor(x)
+        y = convert_to_tensor(y, dtype=x.dtype, graph=x.graph)
+    elif y_is and not x_is:
+        y = convert_to_tensor(y)
+        x = convert_to_tensor(x, dtype=y.dtype, graph=y.graph)
+    else:
+        x, y = convert_to_tensor(x), convert_to_tensor(y)
+    return x, y
+
+
+def default_graph_of(*values):
+    for v in values:
+        if isinstance(v, Tensor):
+            return v.graph
+        graph = getattr(v, "graph", None)
+        if graph is not None:
+            return graph
+    return get_default_graph()

@@ -1,0 +1,201 @@
+"""Math ops of the TF 1.x API (`tf.add`, `tf.reduce_mean`, `tf.matmul`, ...):
+argument conversion and default names, then one `create_op` per call."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..framework.graph import Tensor
+from ..ir.types import as_dtype, float32, float64, int32, int64
+from .convert import binary_operands, convert_to_tensor
+
+
+def _make(op_name, inputs, attrs=None, name=None):
+    graph = inputs[0].graph if inputs else None
+    if graph is None:
+        from ..framework.graph import get_default_graph
+        graph = get_default_graph()
+    op = graph.create_op(op_name, inputs, attrs, name=name)
+    return op.outputs[0]
+
+
+def _binary(op_name, default_name):
+    def fn(x, y, name=None):
+        x, y = binary_operands(x, y)
+        return _make(op_name, [x, y], name=name or default_name)
+    fn.__name__ = default_name
+    fn.__doc__ = f"Elementwise `{op_name}` with numpy broadcasting (TF op {default_name})."
+    return fn
+
+
+def _unary(op_name, default_name):
+    def fn(x, name=None):
+        x = convert_to_tensor(x)
+        return _make(op_name, [x], name=name or default_name)
+    fn.__name__ = default_name
+    fn.__doc__ = f"Elementwise `{op_name}` (TF op {default_name})."
+    return fn
+
+
+add = _binary("add", "add")
+subtract = _binary("sub", "sub")
+multiply = _binary("mul", "mul")
+maximum = _binary("maximum", "Maximum")
+minimum = _binary("minimum", "Minimum")
+floordiv = _binary("floordiv", "floordiv")
+floormod = _binary("floormod", "floormod")
+pow = _binary("pow", "pow")  # noqa: A001
+equal = _binary("equal", "Equal")
+not_equal = _binary("not_equal", "NotEqual")
+less = _binary("less", "Less")
+less_equal = _binary("less_equal", "LessEqual")
+greater = _binary("greater", "Greater")
+greater_equal = _binary("greater_equal", "GreaterEqual")
+logical_and = _binary("logical_and", "LogicalAnd")
+logical_or = _binary("logical_or", "LogicalOr")
+
+negative = _unary("neg", "Neg")
+abs = _unary("abs", "Abs")  # noqa: A001
+sign = _unary("sign", "Sign")
+square = _unary("square", "Square")
+sqrt = _unary("sqrt", "Sqrt")
+rsqrt = _unary("rsqrt", "Rsqrt")
+exp = _unary("exp", "Exp")
+log = _unary("log", "Log")
+tanh = _unary("tanh", "Tanh")
+sigmoid = _unary("sigmoid", "Sigmoid")
+relu = _unary("relu", "Relu")
+logical_not = _unary("logical_not", "LogicalNot")
+identity = _unary("identity", "Identity")
+stop_gradient = _unary("stop_gradient", "StopGradient")
+sub = subtract
+mul = multiply
+neg = negative
+
+
+def truediv(x, y, name=None):
+    """`x / y`; integer operands are cast to float64 first (TF 1.x `truediv`)."""
+    x, y = binary_operands(x, y)
+    if x.dtype != y.dtype:
+        raise TypeError(f"x and y must have the same dtype, got {x.dtype.name} != {y.dtype.name}")
+    if x.dtype.is_integer:
+        x, y = cast(x, float64), cast(y, float64)
+    return _make("div", [x, y], name=name or "truediv")
+
+
+def divide(x, y, name=None):
+    return truediv(x, y, name=name or "truediv")
+
+
+def div(x, y, name=None):
+    """TF 1.x `tf.div`: floor division for integers, true division for floats."""
+    x, y = binary_operands(x, y)
+    if x.dtype.is_integer:
+        return _make("floordiv", [x, y], name=name or "div")
+    return _make("div", [x, y], name=name or "div")
+
+
+realdiv = div
+mod = floormod
+
+
+def cast(x, dtype, name=None):
+    x = convert_to_tensor(x)
+    dtype = as_dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    return _make("cast", [x], {"dtype": dtype}, name=name or "Cast")
+
+
+to_float = lambda x, name="ToFloat": cast(x, float32, name=name)  # noqa: E731
+to_int32 = lambda x, name="ToInt32": cast(x, int32, name=name)  # noqa: E731
+to_int64 = lambda x, name="ToInt64": cast(x, int64, name=name)  # noqa: E731
+
+
+def where(condition, x=None, y=None, name=None):
+    """`tf.where(cond, x, y)` selects elementwise with broadcasting."""
+    if x is None or y is None:
+        raise NotImplementedError("tf.where(condition) without x and y (dynamic output shape) "
+                                  "is not supported by jitflow")
+    condition = convert_to_tensor(condition)
+    x, y = binary_operands(x, y)
+    return _make("select", [condition, x, y], name=name or "Select")
+
+
+where_v2 = where
+
+
+def add_n(inputs, name=None):
+    """Sums a list of tensors of one shape and dtype in one op."""
+    inputs = [convert_to_tensor(t) for t in inputs]
+    if not inputs:
+        raise ValueError("add_n needs at least one input")
+    if all(t.shape.is_fully_defined() for t in inputs) and len({t.shape.dims for t in inputs}) > 1:
+        raise ValueError("add_n: all inputs must have the same shape, got "
+                         + ", ".join(str(t.shape) for t in inputs))
+    return _make("add_n", inputs, name=name or "AddN")
+
+
+def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_b=False, name=None,
+           a_is_sparse=False, b_is_sparse=False):
+    a, b = binary_operands(a, b)
+    return _make("matmul", [a, b], {"transpose_a": bool(transpose_a or adjoint_a),
+                                     "transpose_b": bool(transpose_b or adjoint_b)}, name=name or "MatMul")
+
+
+def matrix_inverse(x, adjoint=False, name=None):
+    x = convert_to_tensor(x)
+    if adjoint:
+        from .array_ops import transpose
+        x = transpose(x)
+    return _make("matrix_inverse", [x], name=name or "MatrixInverse")
+
+
+def _reduce(op_name, default_name):
+    def fn(input_tensor, axis=None, keepdims=None, name=None, reduction_indices=None, keep_dims=None):
+        x = convert_to_tensor(input_tensor)
+        if axis is None:
+            axis = reduction_indices
+        keep = bool(keepdims if keepdims is not None else (keep_dims or False))
+        if isinstance(axis, Tensor):
+            raise TypeError(f"{default_name}: axis must be a Python int or list, not a Tensor")
+        if axis is not None:
+            axis = [int(a) for a in np.atleast_1d(axis)]
+            if x.shape.dims is not None:
+                rank = len(x.shape.dims)
+                for a in axis:
+                    if not -rank <= a < max(rank, 1):
+                        raise ValueError(f"{default_name}: axis {a} is out of range for a tensor of "
+                                         f"rank {rank}")
+                axis = sorted({a % rank if rank else 0 for a in axis})
+        else:
+            if x.shape.dims is None:
+                raise ValueError(f"{default_name} over all axes needs a tensor of known rank")
+            axis = list(range(len(x.shape.dims)))
+        return _make(op_name, [x], {"axes": tuple(axis), "keepdims": keep}, name=name or default_name)
+    fn.__name__ = op_name
+    return fn
+
+
+reduce_sum = _reduce("reduce_sum", "Sum")
+reduce_mean = _reduce("reduce_mean", "Mean")
+reduce_max = _reduce("reduce_max", "Max")
+reduce_min = _reduce("reduce_min", "Min")
+reduce_prod = _reduce("reduce_prod", "Prod")
+
+
+def _arg(op_name, default_name):
+    def fn(input, axis=None, name=None, dimension=None, output_type=int64):  # noqa: A002
+        x = convert_to_tensor(input)
+        if axis is None:
+            axis = dimension if dimension is not None else 0
+        axis = int(axis)
+        if x.shape.dims is not None and axis < 0:
+            axis += len(x.shape.dims)
+        return _make(op_name, [x], {"axis": axis, "output_type": as_dtype(output_type)},
+                     name=name or default_name)
+    fn.__name__ = op_name
+    return fn
+
+
+argmax = _arg("argmax", "ArgMax")
+argmin = _arg("argmin", "ArgMin")

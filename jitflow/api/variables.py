@@ -1,0 +1,176 @@
+"""`tf.Variable`: a variable handle op, its initializer (an assign op), its
+read op, and the methods users call (`assign`, `eval`, `initializer`, ...);
+`global_variables_initializer` and `variables_initializer`."""
+from __future__ import annotations
+
+from ..framework.graph import GraphKeys, Operation, Tensor, get_default_graph
+from .convert import convert_to_tensor
+
+
+class Variable:
+    def __init__(self, initial_value=None, trainable=True, collections=None, validate_shape=True,
+                 caching_device=None, name=None, variable_def=None, dtype=None, expected_shape=None,
+                 import_scope=None, constraint=None, use_resource=None, synchronization=None,
+                 aggregation=None, shape=None):
+        if initial_value is None:
+            raise ValueError("initial_value must be specified.")
+        graph = get_default_graph()
+        with graph.name_scope(name or "Variable") as scope:
+            op_name = scope[:-1]
+            with graph.name_scope("Initializer"), graph.control_dependencies(None):
+                if callable(initial_value):
+                    initial_value = initial_value()
+                init = convert_to_tensor(initial_value, dtype=dtype, name="initial_value")
+            if init.shape.dims is None or not init.shape.is_fully_defined():
+                if validate_shape:
+                    raise ValueError(f"initial_value must have a fully defined shape: {init}")
+            self._initial_value = init
+            self.op = graph.create_op("variable", [], {"dtype": init.dtype, "shape": init.shape.dims},
+                                      name=op_name + "/")
+            self._handle = self.op.outputs[0]
+            with graph.control_dependencies(None):
+                self.initializer = graph.create_op("assign_var", [self._handle, init], {},
+                                                   name="Assign").outputs[0].op
+                self._read = graph.create_op("read_var", [self._handle], {}, name="read").outputs[0]
+        self._trainable = trainable
+        self.graph = graph
+        for key in (collections or [GraphKeys.GLOBAL_VARIABLES]):
+            graph.add_to_collection(key, self)
+        if trainable and GraphKeys.TRAINABLE_VARIABLES not in (collections or []):
+            graph.add_to_collection(GraphKeys.TRAINABLE_VARIABLES, self)
+
+    # --- properties
+    @property
+    def name(self) -> str:
+        return self.op.name + ":0"
+
+    @property
+    def dtype(self):
+        return self._read.dtype
+
+    @property
+    def shape(self):
+        return self._read.shape
+
+    def get_shape(self):
+        return self.shape
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @property
+    def initial_value(self) -> Tensor:
+        return self._initial_value
+
+    @property
+    def handle(self) -> Tensor:
+        return self._handle
+
+    @property
+    def device(self):
+        return self.op.attrs.get("_device", "")
+
+    # --- reads
+    def value(self) -> Tensor:
+        """The variable's value; inside `control_dependencies` a fresh read."""
+        if self.graph._control_stack and any(self.graph._control_stack):
+            return self.read_value()
+        return self._read
+
+    def read_value(self) -> Tensor:
+        return self.graph.create_op("read_var", [self._handle], {}, name=self.op.name + "/read").outputs[0]
+
+    def _as_graph_element(self):
+        return self._read
+
+    def eval(self, session=None, feed_dict=None):
+        return self._read.eval(feed_dict=feed_dict, session=session)
+
+    # --- writes
+    def _update(self, kind, value, name):
+        value = convert_to_tensor(value, dtype=self.dtype)
+        return self.graph.create_op(kind, [self._handle, value], {}, name=name).outputs[0]
+
+    def assign(self, value, use_locking=False, name=None, read_value=True):
+        return self._update("assign_var", value, name or "Assign")
+
+    def assign_add(self, delta, use_locking=False, name=None, read_value=True):
+        return self._update("assign_add_var", delta, name or "AssignAdd")
+
+    def assign_sub(self, delta, use_locking=False, name=None, read_value=True):
+        return self._update("assign_sub_var", delta, name or "AssignSub")
+
+    def load(self, value, session=None):
+        from ..session import _session_for
+        _session_for(session, self.graph)._load_variable(self, value)
+
+    def __repr__(self):
+        return f"<tf.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}>"
+
+    def __hash__(self):
+        return id(self)
+
+    def __iter__(self):
+        return iter(self._read)
+
+    def __bool__(self):
+        return self._read.__bool__()
+
+
+def assign(ref, value, validate_shape=None, use_locking=None, name=None):
+    return _as_variable(ref).assign(value, name=name)
+
+
+def assign_add(ref, value, use_locking=None, name=None):
+    return _as_variable(ref).assign_add(value, name=name)
+
+
+def assign_sub(ref, value, use_locking=None, name=None):
+    return _as_variable(ref).assign_sub(value, name=name)
+
+
+def _as_variable(ref) -> Variable:
+    if isinstance(ref, Variable):
+        return ref
+    raise TypeError(f"assign needs a tf.Variable, got {ref!r}")
+
+
+def global_variables(scope=None):
+    return get_default_graph().get_collection(GraphKeys.GLOBAL_VARIABLES, scope)
+
+
+def trainable_variables(scope=None):
+    return get_default_graph().get_collection(GraphKeys.TRAINABLE_VARIABLES, scope)
+
+
+def local_variables(scope=None):
+    return get_default_graph().get_collection(GraphKeys.LOCAL_VARIABLES, scope)
+
+
+def variables_initializer(var_list, name="init") -> Operation:
+    return group(*[v.initializer for v in var_list], name=name)
+
+
+def global_variables_initializer() -> Operation:
+    return variables_initializer(global_variables(), name="init")
+
+
+def local_variables_initializer() -> Operation:
+    return variables_initializer(local_variables(), name="init")
+
+
+initialize_all_variables = global_variables_initializer
+
+
+def group(*inputs, name=None) -> Operation:
+    graph = get_default_graph()
+    from ..framework.graph import _as_operation
+    deps = [_as_operation(x, graph) for x in inputs]
+    with graph.control_dependencies(deps):
+        return graph.create_op("no_op", [], {}, name=name or "NoOp")
+
+
+def no_op(name=None) -> Operation:
+    return get_default_graph().create_op("no_op", [], {}, name=name or "NoOp")
+

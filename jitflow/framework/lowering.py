@@ -1,0 +1,139 @@
+"""Lowers the part of a Graph that a `Session.run` needs into one IR function,
+specialized on the fed shapes and dtypes.
+
+Pruning follows TF 1.x: walk back from the fetches through inputs and control
+inputs, stopping at fed tensors. Fed tensors become tensor parameters,
+variables become `!var` parameters, each random op gets a `!var<i64[]>` run
+counter, and stateful ops are chained by `!effect` tokens in graph order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import errors
+from ..ir.core import Function, Node, Value
+from ..ir.types import EFFECT, TensorType, VarType, int64
+from ..ops import get_op
+from ..ops.registry import RANDOM, ShapeError
+from .graph import Operation, Tensor
+
+STATE_OPS = ("read_var", "assign_var", "assign_add_var", "assign_sub_var")
+
+
+@dataclass
+class LoweredRun:
+    function: Function
+    feed_tensors: list[Tensor]          # tensor params, in order
+    var_names: list[str]                # !var params: variable op names, in order
+    var_types: list[VarType]
+    rng_names: list[str]                # run-counter params of random ops, in order
+    fetch_results: list[int | None]     # per fetch target: result index, None for Operations
+    needs_initialized: list[str]        # variables read before any assignment in this run
+
+
+def needed_ops(targets, fed: set) -> list[Operation]:
+    seen, stack = set(), [t.op if isinstance(t, Tensor) else t for t in targets]
+    while stack:
+        op = stack.pop()
+        if op._id in seen:
+            continue
+        seen.add(op._id)
+        if op.outputs and all(id(t) in fed for t in op.outputs):
+            continue
+        for t in op.inputs:
+            if id(t) not in fed:
+                stack.append(t.op)
+        stack.extend(op.control_inputs)
+    graph_ops = targets[0].graph._ops if targets else []
+    return [graph_ops[i] for i in sorted(seen)]
+
+
+def lower_run(graph, targets, feeds: dict) -> LoweredRun:
+    """targets: Tensors and Operations; feeds: {Tensor: numpy array of its dtype}."""
+    fed = {id(t) for t in feeds}
+    ops = needed_ops(targets, fed)
+    values: dict[int, Value] = {}
+    params: list[Value] = []
+    feed_tensors: list[Tensor] = []
+    consumed = {id(t) for op in ops for t in op.inputs} | {id(t) for t in targets}
+    for t, array in feeds.items():
+        if id(t) in consumed:
+            p = Value(TensorType(t.dtype, tuple(array.shape)), name=_param_name(t))
+            values[id(t)] = p
+            params.append(p)
+            feed_tensors.append(t)
+    var_params: dict[str, Value] = {}
+    rng_params: dict[str, Value] = {}
+    effect = Value(EFFECT, name="e0")
+    nodes: list[Node] = []
+    first_use: dict[str, str] = {}
+
+    def var_param(handle_tensor):
+        op = handle_tensor.op
+        if op.name not in var_params:
+            var_params[op.name] = Value(VarType(op.attrs["dtype"], tuple(op.attrs["shape"])), name=op.name)
+        return var_params[op.name]
+
+    for op in ops:
+        if op.outputs and all(id(t) in fed for t in op.outputs):
+            continue
+        opdef = get_op(op._op)
+        if op._op == "placeholder":
+            shape = op.attrs["shape"]
+            shape_text = "<unknown>" if shape is None else "[" + ",".join(
+                "?" if d is None else str(d) for d in shape) + "]"
+            raise errors.InvalidArgumentError(
+                None, op, f"You must feed a value for placeholder tensor '{op.name}' with dtype "
+                f"{op.attrs['dtype'].name} and shape {shape_text}\n  {errors.describe_op(op)}")
+        if op._op in ("variable", "no_op"):
+            continue
+        if op._op in STATE_OPS:
+            var = var_param(op.inputs[0])
+            first_use.setdefault(var.name, op._op)
+            operands = [var] + [values[id(t)] for t in op.inputs[1:]] + [effect]
+        elif opdef.kind == RANDOM:
+            name = "rng:" + op.name
+            rng = rng_params.setdefault(name, Value(VarType(int64, ()), name=name))
+            operands = [rng]
+        else:
+            operands = [values[id(t)] for t in op.inputs]
+        attrs = {k: v for k, v in op.attrs.items() if not k.startswith("_")}
+        try:
+            types = opdef.infer([v.type for v in operands], attrs, op._op)
+        except (ShapeError, ValueError, TypeError) as exc:
+            raise errors.InvalidArgumentError(None, op, f"{exc}\n  {errors.describe_op(op)}") from None
+        node = Node(op._op, operands, attrs, types, loc=op.loc, scope=op.name)
+        nodes.append(node)
+        for t, v in zip(op.outputs, node.results):
+            if id(t) not in fed:
+                values[id(t)] = v
+        if op._op in STATE_OPS:
+            effect = node.results[1]
+    results, fetch_results, index_of = [], [], {}
+    for target in targets:
+        if isinstance(target, Operation):
+            fetch_results.append(None)
+            continue
+        value = values[id(target)]
+        if id(value) not in index_of:
+            index_of[id(value)] = len(results)
+            results.append(value)
+        fetch_results.append(index_of[id(value)])
+    var_names = list(var_params)
+    all_params = params + list(var_params.values()) + list(rng_params.values()) + [effect_param(nodes, effect)]
+    function = Function("run", all_params, nodes, results + [effect])
+    needs_init = [name for name, first in first_use.items() if first != "assign_var"]
+    return LoweredRun(function, feed_tensors, var_names, [var_params[n].type for n in var_names],
+                      list(rng_params), fetch_results, needs_init)
+
+
+def effect_param(nodes, final_effect) -> Value:
+    """The function's incoming effect token (the first one in the chain)."""
+    for node in nodes:
+        if node.op in STATE_OPS:
+            return node.operands[-1]
+    return final_effect
+
+
+def _param_name(tensor: Tensor) -> str:
+    return tensor.name.replace(":", "_").replace("/", ".")

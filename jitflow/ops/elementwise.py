@@ -1,0 +1,175 @@
+"""Elementwise ops: arithmetic, math functions, comparisons, logic, select, cast.
+
+Each op's `scalar` rule is written over the scalar primitives of
+`jitflow.codegen.scalar.ScalarEmitter` (s.add, s.exp, s.select, ...), so codegen
+lowers every op of this file with one loop-nest generator.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.types import FLOATS, NUMERIC, ALL_DTYPES, TensorType, bool_
+from .broadcast import broadcast_shapes, check_dtype, same_dtype
+from .registry import ELEMENTWISE, define_op
+
+
+def _unary_infer(allowed, result_dtype=None):
+    def infer(types, attrs, op="op"):
+        (t,) = types
+        check_dtype(t, allowed, op)
+        return [TensorType(result_dtype or t.dtype, t.shape)]
+    return infer
+
+
+def _binary_infer(allowed, result_dtype=None):
+    def infer(types, attrs, op="op"):
+        dtype = same_dtype(types, op)
+        for t in types:
+            check_dtype(t, allowed, op)
+        return [TensorType(result_dtype or dtype, broadcast_shapes(*(t.shape for t in types), op=op))]
+    return infer
+
+
+def unary(name, allowed, reference, scalar, tf_name, domain=(-3.0, 3.0), result_dtype=None, **kw):
+    return define_op(name, ELEMENTWISE, _unary_infer(allowed, result_dtype), reference=reference,
+                     scalar=scalar, tf_name=tf_name, test_domain=domain, **kw)
+
+
+def binary(name, allowed, reference, scalar, tf_name, domain=(-3.0, 3.0), result_dtype=None, **kw):
+    return define_op(name, ELEMENTWISE, _binary_infer(allowed, result_dtype), reference=reference,
+                     scalar=scalar, tf_name=tf_name, test_domain=domain, **kw)
+
+
+def _np_floordiv(a, b):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.floor_divide(a, b)
+
+
+def _np_floormod(a, b):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.remainder(a, b)
+
+
+def _np_pow(a, b):
+    if not np.issubdtype(a.dtype, np.integer):
+        return np.power(a, b)
+    with np.errstate(all="ignore"):
+        positive = np.power(a, np.maximum(b, 0)).astype(a.dtype)
+    one_or_minus_one = np.where(b % 2 == 0, 1, -1).astype(a.dtype)
+    negative = np.where(a == 1, 1, np.where(a == -1, one_or_minus_one, 0)).astype(a.dtype)
+    return np.where(b < 0, negative, positive).astype(a.dtype)
+
+
+def _np_sigmoid(x):
+    with np.errstate(over="ignore"):
+        return (1 / (1 + np.exp(-x))).astype(x.dtype)
+
+
+def _np_rsqrt(x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (1 / np.sqrt(x)).astype(x.dtype)
+
+
+# ---- arithmetic ---------------------------------------------------------------
+add = binary("add", NUMERIC, np.add, lambda s, a, x, y: s.add(x, y), "Add")
+sub = binary("sub", NUMERIC, np.subtract, lambda s, a, x, y: s.sub(x, y), "Sub")
+mul = binary("mul", NUMERIC, np.multiply, lambda s, a, x, y: s.mul(x, y), "Mul")
+div = binary("div", FLOATS, np.true_divide, lambda s, a, x, y: s.div(x, y), "RealDiv",
+             domain=(0.5, 3.0))
+floordiv = binary("floordiv", NUMERIC, _np_floordiv, lambda s, a, x, y: s.floordiv(x, y), "FloorDiv",
+                  domain=(0.5, 5.0))
+floormod = binary("floormod", NUMERIC, _np_floormod, lambda s, a, x, y: s.floormod(x, y), "FloorMod",
+                  domain=(0.5, 5.0))
+pow_ = binary("pow", NUMERIC, _np_pow, lambda s, a, x, y: s.pow(x, y), "Pow", domain=(0.5, 2.0))
+maximum = binary("maximum", NUMERIC, np.maximum, lambda s, a, x, y: s.max(x, y), "Maximum")
+minimum = binary("minimum", NUMERIC, np.minimum, lambda s, a, x, y: s.min(x, y), "Minimum")
+
+neg = unary("neg", NUMERIC, np.negative, lambda s, a, x: s.neg(x), "Neg")
+abs_ = unary("abs", NUMERIC, np.abs, lambda s, a, x: s.abs(x), "Abs")
+sign = unary("sign", NUMERIC, np.sign, lambda s, a, x: s.sign(x), "Sign")
+square = unary("square", NUMERIC, np.square, lambda s, a, x: s.mul(x, x), "Square")
+relu = unary("relu", NUMERIC, lambda x: np.maximum(x, np.zeros((), x.dtype)),
+             lambda s, a, x: s.relu(x), "Relu")
+
+sqrt = unary("sqrt", FLOATS, np.sqrt, lambda s, a, x: s.sqrt(x), "Sqrt", domain=(0.1, 4.0))
+rsqrt = unary("rsqrt", FLOATS, _np_rsqrt, lambda s, a, x: s.div(s.const(1, x.dtype), s.sqrt(x)),
+              "Rsqrt", domain=(0.1, 4.0))
+exp = unary("exp", FLOATS, np.exp, lambda s, a, x: s.exp(x), "Exp")
+log = unary("log", FLOATS, np.log, lambda s, a, x: s.log(x), "Log", domain=(0.1, 4.0))
+tanh = unary("tanh", FLOATS, np.tanh, lambda s, a, x: s.tanh(x), "Tanh")
+sigmoid = unary("sigmoid", FLOATS, _np_sigmoid, lambda s, a, x: s.sigmoid(x), "Sigmoid", domain=(-6.0, 6.0))
+
+# ---- comparisons and logic ------------------------------------------------------
+
+
+def _cmp(name, pred, reference, tf_name, allowed=NUMERIC):
+    return binary(name, allowed, reference, lambda s, a, x, y: s.cmp(pred, x, y), tf_name,
+                  result_dtype=bool_, differentiable=False)
+
+
+equal = _cmp("equal", "eq", np.equal, "Equal", ALL_DTYPES)
+not_equal = _cmp("not_equal", "ne", np.not_equal, "NotEqual", ALL_DTYPES)
+less = _cmp("less", "lt", np.less, "Less")
+less_equal = _cmp("less_equal", "le", np.less_equal, "LessEqual")
+greater = _cmp("greater", "gt", np.greater, "Greater")
+greater_equal = _cmp("greater_equal", "ge", np.greater_equal, "GreaterEqual")
+
+logical_and = binary("logical_and", (bool_,), np.logical_and, lambda s, a, x, y: s.and_(x, y),
+                     "LogicalAnd", differentiable=False)
+logical_or = binary("logical_or", (bool_,), np.logical_or, lambda s, a, x, y: s.or_(x, y),
+                    "LogicalOr", differentiable=False)
+logical_not = unary("logical_not", (bool_,), np.logical_not, lambda s, a, x: s.not_(x),
+                    "LogicalNot", differentiable=False)
+
+
+def _select_infer(types, attrs, op="select"):
+    cond, x, y = types
+    if cond.dtype != bool_:
+        raise TypeError(f"{op}: condition must be bool, got {cond.dtype.name}")
+    dtype = same_dtype([x, y], op)
+    return [TensorType(dtype, broadcast_shapes(cond.shape, x.shape, y.shape, op=op))]
+
+
+select = define_op("select", ELEMENTWISE, _select_infer, reference=np.where,
+                   scalar=lambda s, a, c, x, y: s.select(c, x, y), tf_name="SelectV2")
+
+
+def _cast_infer(types, attrs, op="cast"):
+    (t,) = types
+    return [TensorType(attrs["dtype"], t.shape)]
+
+
+def _np_cast(x, dtype):
+    with np.errstate(invalid="ignore"):
+        if dtype.is_integer and np.issubdtype(x.dtype, np.floating):
+            info = np.iinfo(dtype.np)
+            x = np.where(np.isfinite(x), np.clip(np.trunc(x), info.min, info.max), 0)
+        return x.astype(dtype.np)
+
+
+cast = define_op("cast", ELEMENTWISE, _cast_infer, reference=_np_cast,
+                 scalar=lambda s, a, x: s.cast(x, a["dtype"]), tf_name="Cast")
+
+ELEMENTWISE_BINARY = ("add", "sub", "mul", "div", "floordiv", "floormod", "pow", "maximum", "minimum",
+                      "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+                      "logical_and", "logical_or")
+ELEMENTWISE_UNARY = ("neg", "abs", "sign", "square", "relu", "sqrt", "rsqrt", "exp", "log", "tanh",
+                     "sigmoid", "logical_not")
+
+
+def _add_n_infer(types, attrs, op="add_n"):
+    dtype = same_dtype(types, op)
+    for t in types:
+        check_dtype(t, NUMERIC, op)
+    return [TensorType(dtype, broadcast_shapes(*(t.shape for t in types), op=op))]
+
+
+def _add_n_scalar(s, attrs, *xs):
+    total = xs[0]
+    for x in xs[1:]:
+        total = s.add(total, x)
+    return total
+
+
+add_n = define_op("add_n", ELEMENTWISE, _add_n_infer, scalar=_add_n_scalar, tf_name="AddN",
+                  reference=lambda *xs: sum(xs[1:], xs[0]).astype(xs[0].dtype))

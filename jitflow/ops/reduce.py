@@ -1,0 +1,74 @@
+"""Reductions: reduce_sum/mean/max/min/prod over axes (keepdims), argmax/argmin.
+
+Codegen reads `reduce` (the combine rule) and the normalized `axes` attr; the
+input's elementwise producers fuse into the reduction loop.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.types import NUMERIC, TensorType, int32, int64
+from .broadcast import check_dtype, normalize_axes
+from .registry import REDUCE, ShapeError, define_op
+
+
+def reduced_shape(shape, axes, keepdims):
+    if keepdims:
+        return tuple(1 if k in axes else d for k, d in enumerate(shape))
+    return tuple(d for k, d in enumerate(shape) if k not in axes)
+
+
+def _reduce_infer(types, attrs, op="reduce"):
+    (t,) = types
+    check_dtype(t, NUMERIC, op)
+    axes = normalize_axes(attrs.get("axes"), len(t.shape), op)
+    return [TensorType(t.dtype, reduced_shape(t.shape, axes, attrs.get("keepdims", False)))]
+
+
+def _np_reduce(fn):
+    def reference(x, axes=None, keepdims=False):
+        axes = tuple(axes) if axes is not None else None
+        if fn is np.mean and np.issubdtype(x.dtype, np.integer):
+            total = np.sum(x, axis=axes, keepdims=keepdims, dtype=np.int64)
+            count = int(np.prod([x.shape[a] for a in axes])) if axes is not None else x.size
+            with np.errstate(all="ignore"):
+                return (np.trunc(total / max(count, 1))).astype(x.dtype) if count else np.zeros_like(total, x.dtype)
+        if fn in (np.max, np.min) and x.size == 0:
+            init = (np.finfo(x.dtype).min if fn is np.max else np.finfo(x.dtype).max) \
+                if np.issubdtype(x.dtype, np.floating) else \
+                (np.iinfo(x.dtype).min if fn is np.max else np.iinfo(x.dtype).max)
+            if np.issubdtype(x.dtype, np.floating):
+                init = -np.inf if fn is np.max else np.inf
+            shape = reduced_shape(x.shape, axes if axes is not None else tuple(range(x.ndim)), keepdims)
+            return np.full(shape, init, x.dtype)
+        with np.errstate(all="ignore"):
+            return np.asarray(fn(x, axis=axes, keepdims=keepdims)).astype(x.dtype)
+    return reference
+
+
+for _name, _fn, _tf in (("reduce_sum", np.sum, "Sum"), ("reduce_mean", np.mean, "Mean"),
+                        ("reduce_max", np.max, "Max"), ("reduce_min", np.min, "Min"),
+                        ("reduce_prod", np.prod, "Prod")):
+    define_op(_name, REDUCE, _reduce_infer, reference=_np_reduce(_fn), reduce=_name[7:], tf_name=_tf,
+              test_domain=(0.5, 1.5) if _name == "reduce_prod" else (-3.0, 3.0))
+
+
+def _arg_infer(types, attrs, op="argmax"):
+    (t,) = types
+    check_dtype(t, NUMERIC, op)
+    rank = len(t.shape)
+    axis = attrs["axis"]
+    if not -rank <= axis < rank:
+        raise ShapeError(f"{op}: axis {axis} is out of range for a tensor of rank {rank}")
+    if t.shape[axis % rank] == 0:
+        raise ShapeError(f"{op}: cannot reduce over an axis of size 0")
+    out_dtype = attrs.get("output_type", int64)
+    if out_dtype not in (int32, int64):
+        raise TypeError(f"{op}: output_type must be int32 or int64")
+    return [TensorType(out_dtype, tuple(d for k, d in enumerate(t.shape) if k != axis % rank))]
+
+
+for _name, _fn, _tf in (("argmax", np.argmax, "ArgMax"), ("argmin", np.argmin, "ArgMin")):
+    define_op(_name, REDUCE, _arg_infer, reduce=_name, tf_name=_tf, differentiable=False,
+              reference=(lambda fn: lambda x, axis, output_type=int64:
+                         fn(x, axis=axis).astype(output_type.np))(_fn))

@@ -1,0 +1,25 @@
+"""The pass pipeline: simplify, CSE, DCE (in that order), each timed; the IR
+verifier runs after every pass when `verify=True` (tests turn it on)."""
+from __future__ import annotations
+
+import time
+
+from ..ir.core import Function
+from .cse import eliminate_common_subexpressions
+from .dce import eliminate_dead_code
+from .simplify import simplify
+
+PIPELINE = (("simplify", simplify), ("cse", eliminate_common_subexpressions), ("dce", eliminate_dead_code))
+
+
+def run_pipeline(fn: Function, verify: bool = False, timings: dict | None = None) -> Function:
+    for name, pass_fn in PIPELINE:
+        start = time.perf_counter()
+        fn = pass_fn(fn)
+        if timings is not None:
+            timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+        if verify:
+            from ..ir.verify import verify_function
+            from ..ops import get_op
+            verify_function(fn, infer=lambda op, types, attrs: get_op(op).infer(types, attrs, op))
+    return fn

@@ -1,0 +1,221 @@
+"""Fusion partitioning and buffer assignment: decides which values get a buffer
+(their "home") and the ordered kernels that fill them.
+
+Everything without a home is recomputed inside the kernel that reads it, so
+elementwise chains, layout ops and the elementwise producers of a reduction
+fuse into one loop nest. Values get a home when they are fetched, feed a
+library op, are used more than once (unless cheap), or are reductions, library
+or random results. Variable reads alias the variable's buffer; a read that a
+later kernel would see after an assignment to the same variable is copied at
+the point of the read, so effect order is kept exactly.
+"""
+from __future__ import annotations
+
+from ..ir.core import Function, Value
+from ..ir.schedule import CONST, OUTPUT, PARAM, VAR, Buffer, Kernel, Schedule
+from ..ir.types import TensorType, VarType, num_elements
+from ..ops import get_op
+from ..ops.registry import ELEMENTWISE, LAYOUT, LIBRARY, RANDOM, REDUCE
+
+ASSIGN_OPS = ("assign_var", "assign_add_var", "assign_sub_var")
+ALIGN = 64
+
+
+def reshape_is_view_only(node) -> bool:
+    """True when a reshape needs its operand as a contiguous buffer."""
+    opdef = get_op(node.op)
+    x = node.operands[0]
+    point = list(range(len(node.result.shape)))
+    return opdef.index_map(point, x.shape, node.attrs, node.result.shape) is None
+
+
+class _Planner:
+    def __init__(self, fn: Function):
+        self.fn = fn
+        self.buffers: list[Buffer] = []
+        self.home: dict[int, Buffer] = {}
+        self.position = {id(r): i for i, n in enumerate(fn.nodes) for r in n.results}
+        self.uses: dict[int, list] = {}
+        for node in fn.nodes:
+            for v in node.operands:
+                self.uses.setdefault(id(v), []).append(node)
+        self.var_buffer: dict[str, Buffer] = {}
+        self.var_of: dict[int, str] = {}        # id(value) -> variable name it aliases
+        self.kernels: list[tuple[float, Kernel]] = []
+
+    def new_buffer(self, kind, type_, ref=None) -> Buffer:
+        buf = Buffer(len(self.buffers), kind, type_.dtype, tuple(type_.shape), ref=ref)
+        self.buffers.append(buf)
+        return buf
+
+    # --- homes of sources
+    def assign_sources(self):
+        tensor_params = [p for p in self.fn.params if isinstance(p.type, TensorType)]
+        for i, p in enumerate(tensor_params):
+            self.home[id(p)] = self.new_buffer(PARAM, p.type, ref=i)
+        for p in self.fn.params:
+            if isinstance(p.type, VarType):
+                buf = self.new_buffer(VAR, p.type, ref=p.name)
+                self.var_buffer[p.name] = buf
+                self.home[id(p)] = buf
+        for node in self.fn.nodes:
+            if node.op == "const" and num_elements(node.result.shape) > 1:
+                self.home[id(node.result)] = self.new_buffer(CONST, node.result.type, ref=node.attrs["value"])
+            elif node.op == "read_var" or node.op in ASSIGN_OPS:
+                name = node.operands[0].name
+                self.var_of[id(node.result)] = name
+                self.home[id(node.result)] = self.var_buffer[name]
+
+    # --- which computed values need a home
+    def needs_home(self, node) -> bool:
+        v = node.results[0]
+        kind = get_op(node.op).kind
+        if kind in (REDUCE, LIBRARY, RANDOM) or node.op == "concat":
+            return True
+        if kind not in (ELEMENTWISE, LAYOUT):
+            return False
+        users = self.uses.get(id(v), [])
+        if any(get_op(u.op).kind == LIBRARY for u in users):
+            return True
+        if any(u.op == "reshape" and reshape_is_view_only(u) for u in users):
+            return True
+        if len(users) > 1 and not self.is_cheap(node):
+            return True
+        return False
+
+    def is_cheap(self, node) -> bool:
+        if node.op == "iota" or (node.op == "broadcast_to" and num_elements(node.operands[0].shape) == 1):
+            return True
+        return get_op(node.op).kind == LAYOUT and node.op != "concat" and all(
+            id(x) in self.home for x in node.operands)
+
+    def plan_kernels(self):
+        for i, node in enumerate(self.fn.nodes):
+            if node.op in ASSIGN_OPS:
+                mode = get_op(node.op).extra["update"]
+                out = self.var_buffer[node.operands[0].name]
+                self.kernels.append((i, Kernel("loop", node.result, out, update=mode, expr=node.operands[1])))
+                continue
+            if node.op in ("const", "read_var") or not node.results or not node.results[0].is_tensor:
+                continue
+            if id(node.result) in self.home or self.needs_home(node):
+                self.give_temp_home(node.result)
+
+    def give_temp_home(self, v: Value):
+        node = v.node
+        buf = self.new_buffer("temp", v.type)
+        self.home[id(v)] = buf
+        kind = get_op(node.op).kind
+        kernel_kind = {REDUCE: "reduce", LIBRARY: "library", RANDOM: "random"}.get(kind, "loop")
+        if node.op == "concat":
+            kernel_kind = "concat"
+        kernel = Kernel(kernel_kind, v, buf, expr=v)
+        if node.op == "matrix_inverse":
+            kernel.scratch = self.new_buffer("temp", v.type)
+        self.kernels.append((self.position[id(v)], kernel))
+
+    # --- reads that would see a later assignment
+    def fused_leaves(self, expr: Value, root: Value):
+        """Values a kernel loads from a home while evaluating `expr`."""
+        leaves, stack, seen = [], [expr], set()
+        while stack:
+            v = stack.pop()
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
+            if id(v) in self.home and v is not root:
+                leaves.append(v)
+                continue
+            if v.node is None or v.node.op == "const":
+                continue
+            if v.node.op == "read_var" and v is root:
+                continue
+            stack.extend(x for x in v.node.operands if x.is_tensor)
+        return leaves
+
+    def fix_hazards(self) -> bool:
+        assigns = [(self.position[id(n.result)], n.operands[0].name) for n in self.fn.nodes if n.op in ASSIGN_OPS]
+        if not assigns:
+            return False
+        changed = False
+        for pos, kernel in list(self.kernels):
+            for leaf in self.fused_leaves(kernel.expr, kernel.root):
+                name = self.var_of.get(id(leaf))
+                if name is None or self.home[id(leaf)].kind != VAR:
+                    continue
+                read_pos = self.position[id(leaf)]
+                later_assign = any(name == n and read_pos < q < pos for q, n in assigns)
+                in_place_shifted = (kernel.out.kind == VAR and kernel.out.ref == name
+                                    and not self.same_index_path(kernel.expr, leaf))
+                if later_assign or in_place_shifted:
+                    self.copy_read(leaf)
+                    changed = True
+        return changed
+
+    def same_index_path(self, expr: Value, leaf: Value) -> bool:
+        """True when every fused path from expr to leaf keeps the element index."""
+        if expr is leaf:
+            return True
+        if id(expr) in self.home or expr.node is None or expr.node.op == "const":
+            return True
+        node = expr.node
+        if get_op(node.op).kind != ELEMENTWISE:
+            return not any(self.reaches(x, leaf) for x in node.operands if x.is_tensor)
+        return all(self.same_index_path(x, leaf) if x.shape == expr.shape else not self.reaches(x, leaf)
+                   for x in node.operands if x.is_tensor)
+
+    def reaches(self, v: Value, leaf: Value) -> bool:
+        return any(x is leaf for x in self.fused_leaves(v, None))
+
+    def copy_read(self, read: Value):
+        buf = self.new_buffer("temp", read.type)
+        self.home[id(read)] = buf
+        self.var_of.pop(id(read), None)
+        self.kernels.append((self.position[id(read)] - 0.5, Kernel("loop", read, buf, expr=read)))
+
+    # --- outputs
+    def assign_outputs(self):
+        for i, v in enumerate(self.fn.results):
+            if not v.is_tensor:
+                continue
+            out = self.new_buffer(OUTPUT, v.type, ref=i)
+            home = self.home.get(id(v))
+            owner = next((k for _, k in self.kernels if k.root is v and k.out is home), None)
+            if home is not None and home.kind == "temp" and owner is not None:
+                owner.out = out
+                self.home[id(v)] = out
+                self.buffers.remove(home)
+                continue
+            pos = self.position.get(id(v), -1) + 0.25
+            self.kernels.append((pos, Kernel("loop", v, out, expr=v)))
+
+    def finish(self) -> Schedule:
+        ordered = [k for _, k in sorted(enumerate(self.kernels), key=lambda e: (e[1][0], e[0]))]
+        kernels = [k for _, k in ordered]
+        slots, offset = [], 0
+        for kind in (PARAM, VAR, CONST, OUTPUT):
+            for buf in self.buffers:
+                if buf.kind == kind:
+                    buf.slot = len(slots)
+                    slots.append(buf)
+        workspace_slot = len(slots)
+        slots.append(None)
+        for buf in self.buffers:
+            if buf.kind == "temp":
+                buf.slot = workspace_slot
+                buf.offset = offset
+                offset += (buf.nbytes + ALIGN - 1) // ALIGN * ALIGN
+        for i, buf in enumerate(self.buffers):
+            buf.id = i
+        return Schedule(kernels, self.buffers, self.home, slots, offset, dict(self.var_of))
+
+
+def schedule_function(fn: Function) -> Schedule:
+    planner = _Planner(fn)
+    planner.assign_sources()
+    planner.plan_kernels()
+    for _ in range(len(fn.nodes) + 1):
+        if not planner.fix_hazards():
+            break
+    planner.assign_outputs()
+    return planner.finish()

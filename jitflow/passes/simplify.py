@@ -1,0 +1,65 @@
+"""Algebraic simplification and folding of layout ops on constants: identity,
+stop_gradient, casts to the same dtype, reshapes/broadcasts to the same shape
+and identity transposes forward their operand; reshape/transpose/broadcast of a
+constant become a new constant (data movement only; arithmetic on constants is
+left to the compiled code, where LLVM folds scalar constants)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.core import Function, Node
+from .rewrite import replace_values
+
+_FORWARDING = ("identity", "stop_gradient")
+
+
+def _forwarded(node: Node):
+    if node.op in _FORWARDING:
+        return node.operands[0]
+    x = node.operands[0] if node.operands else None
+    if x is None or not x.is_tensor:
+        return None
+    if node.op == "cast" and node.attrs["dtype"] == x.dtype:
+        return x
+    if node.op in ("reshape", "broadcast_to") and node.result.shape == x.shape:
+        return x
+    if node.op == "transpose" and tuple(node.attrs["perm"]) == tuple(range(len(x.shape))):
+        return x
+    return None
+
+
+def _folded_constant(node: Node):
+    x = node.operands[0] if node.operands else None
+    if x is None or x.node is None or x.node.op != "const":
+        return None
+    value = x.node.attrs["value"]
+    if node.op == "reshape":
+        return value.reshape(node.result.shape)
+    if node.op == "transpose" and value.size <= 1 << 16:
+        return np.ascontiguousarray(np.transpose(value, node.attrs["perm"]))
+    if node.op == "broadcast_to" and value.size == 1 and int(np.prod(node.result.shape)) <= 16:
+        return np.broadcast_to(value.reshape(()), node.result.shape).copy()
+    return None
+
+
+def simplify(fn: Function) -> Function:
+    replacement = {}
+    kept = []
+    for node in fn.nodes:
+        node.operands = [replacement.get(id(v), v) for v in node.operands]
+        forward = _forwarded(node)
+        if forward is not None:
+            replacement[id(node.result)] = forward
+            continue
+        folded = _folded_constant(node)
+        if folded is not None:
+            folded.setflags(write=False)
+            const = Node("const", [], {"value": folded, "dtype": node.result.dtype}, [node.result.type],
+                         loc=node.loc, scope=node.scope)
+            const.results[0] = node.result
+            node.result.node = const
+            kept.append(const)
+            continue
+        kept.append(node)
+    fn.nodes = kept
+    return replace_values(fn, replacement)

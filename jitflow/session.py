@@ -1,0 +1,258 @@
+"""`Session` and `InteractiveSession`: feed/fetch mapping, per-session variable
+values, and the signature -> Executable map that makes the steady-state
+`run` a lookup plus one native call.
+
+Semantics follow TF 1.x: fetch structures are kept (lists, tuples, dicts,
+nested), Operations fetch as None, scalars come back as numpy scalars, each
+Session owns its variable values, unfed placeholders and uninitialized
+variables raise the TF-named errors with the creation site of the node.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from . import errors
+from .api.variables import Variable
+from .framework.graph import Graph, Operation, Tensor, get_default_graph
+from .framework.lowering import lower_run
+from .runtime.build import build_executable
+
+
+class FeedError(errors.InvalidArgumentError, ValueError):
+    """A feed of the wrong shape or value (also a ValueError, as in TF)."""
+
+
+class FeedTypeError(errors.InvalidArgumentError, TypeError):
+    """A feed that cannot be converted to the tensor's dtype."""
+
+
+class _SessionStack(threading.local):
+    def __init__(self):
+        self.stack = []
+
+
+_default_sessions = _SessionStack()
+_interactive_sessions: list = []
+
+
+def get_default_session():
+    if _default_sessions.stack:
+        return _default_sessions.stack[-1]
+    live = [s for s in _interactive_sessions if not s._closed]
+    return live[-1] if live else None
+
+
+def _session_for(session, graph):
+    session = session or get_default_session()
+    if session is None:
+        raise ValueError("Cannot evaluate tensor using `eval()`: No default session is registered. Use "
+                         "`with sess.as_default()` or pass an explicit session to `eval(session=sess)`")
+    if session.graph is not graph:
+        raise ValueError("Cannot use the given session to evaluate tensor: the tensor's graph is different "
+                         "from the session's graph.")
+    return session
+
+
+class _Compiled:
+    __slots__ = ("executable", "lowered")
+
+    def __init__(self, executable, lowered):
+        self.executable = executable
+        self.lowered = lowered
+
+
+class Session:
+    def __init__(self, target: str = "", graph: Graph | None = None, config=None):
+        self.graph = graph or get_default_graph()
+        self._variables: dict[str, np.ndarray] = {}
+        self._closed = False
+        self._compiled: dict = {}
+        self._lock = threading.Lock()
+        self._default_context = None
+
+    # --- context management
+    def as_default(self):
+        session = self
+
+        class _Context:
+            def __enter__(self_inner):
+                _default_sessions.stack.append(session)
+                return session
+
+            def __exit__(self_inner, *exc):
+                _default_sessions.stack.remove(session)
+        return _Context()
+
+    def __enter__(self):
+        self._graph_context = self.graph.as_default()
+        self._graph_context.__enter__()
+        _default_sessions.stack.append(self)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if self in _default_sessions.stack:
+            _default_sessions.stack.remove(self)
+        self._graph_context.__exit__(exc_type, exc, tb)
+        self.close()
+
+    def close(self):
+        self._closed = True
+        self._variables = {}
+        self._compiled = {}
+
+    # --- running
+    def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
+        if self._closed:
+            raise RuntimeError("Attempted to use a closed Session.")
+        leaves, rebuild = _flatten(fetches)
+        targets = [self._as_target(x) for x in leaves]
+        feeds = self._convert_feeds(feed_dict or {})
+        key = (tuple(id(t) for t in targets),
+               tuple((id(t), a.shape, a.dtype.str) for t, a in feeds.items()))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compile(targets, feeds)
+            self._compiled[key] = compiled
+        lowered = compiled.lowered
+        self._check_initialized(lowered)
+        feed_arrays = [feeds[t] for t in lowered.feed_tensors]
+        outputs = compiled.executable(feed_arrays, self._variables)
+        values = []
+        for index in lowered.fetch_results:
+            if index is None:
+                values.append(None)
+            else:
+                out = outputs[index]
+                values.append(out[()] if out.ndim == 0 else out)
+        return rebuild(values)
+
+    def _compile(self, targets, feeds) -> _Compiled:
+        lowered = lower_run(self.graph, targets, feeds)
+        executable = build_executable(lowered.function)
+        return _Compiled(executable, lowered)
+
+    def _check_initialized(self, lowered):
+        for name in lowered.needs_initialized:
+            if name not in self._variables:
+                op = self.graph.get_operation_by_name(name)
+                raise errors.FailedPreconditionError(
+                    None, op, f"Attempting to use uninitialized value {name}\n  {errors.describe_op(op)}")
+        for name, var_type in zip(lowered.var_names, lowered.var_types):
+            if name not in self._variables:
+                self._variables[name] = np.zeros(var_type.shape, var_type.dtype.np)
+        for name in lowered.rng_names:
+            if name not in self._variables:
+                self._variables[name] = np.zeros((), np.int64)
+
+    def _as_target(self, x):
+        if isinstance(x, Variable):
+            x = x.value()
+        if isinstance(x, str):
+            try:
+                x = self.graph.as_graph_element(x)
+            except (KeyError, ValueError) as exc:
+                raise ValueError(f"Fetch argument {x!r} cannot be interpreted as a Tensor. ({exc})") from None
+        if not isinstance(x, (Tensor, Operation)):
+            raise TypeError(f"Fetch argument {x!r} has invalid type {type(x)}, must be a string or Tensor. "
+                            f"(Can not convert a {type(x).__name__} into a Tensor or Operation.)")
+        if x.graph is not self.graph:
+            raise ValueError(f"Fetch argument {x!r} cannot be interpreted as a Tensor. (Tensor {x.name} is not "
+                             f"an element of this graph.)")
+        return x
+
+    def _convert_feeds(self, feed_dict) -> dict:
+        feeds = {}
+        for key, value in feed_dict.items():
+            if isinstance(key, Variable):
+                key = key.value()
+            if isinstance(key, str):
+                key = self.graph.as_graph_element(key)
+            if not isinstance(key, Tensor):
+                raise TypeError(f"The value of a feed cannot be a tf.Tensor object... got key {key!r}")
+            if key.graph is not self.graph:
+                raise ValueError(f"Cannot feed value for Tensor {key.name}: it is not an element of this graph.")
+            feeds[key] = _feed_array(key, value)
+        return feeds
+
+    def _load_variable(self, variable, value):
+        array = np.array(value, dtype=variable.dtype.np)
+        if tuple(array.shape) != tuple(variable.shape.dims):
+            raise ValueError(f"Cannot load a value of shape {array.shape} into {variable.name} of shape "
+                             f"{variable.shape}")
+        self._variables[variable.op.name] = array
+
+    def make_callable(self, fetches, feed_list=None):
+        feed_list = list(feed_list or [])
+        return lambda *args: self.run(fetches, dict(zip(feed_list, args)))
+
+
+def _feed_array(tensor: Tensor, value) -> np.ndarray:
+    if isinstance(value, (Tensor, Variable)):
+        raise TypeError("The value of a feed cannot be a tf.Tensor object. Acceptable feed values include "
+                        "Python scalars, strings, lists, numpy ndarrays, or TensorHandles.")
+    try:
+        raw = np.asarray(value)
+        if raw.dtype == object or raw.dtype.kind in "USVMmc":
+            raise TypeError(f"values of numpy dtype {raw.dtype}")
+        array = np.asarray(raw, dtype=tensor.dtype.np, order="C")
+    except (TypeError, ValueError) as exc:
+        raise FeedTypeError(None, tensor.op, f"Cannot feed value {_short(value)} to Tensor '{tensor.name}' of "
+                            f"dtype {tensor.dtype.name}: {exc}\n  {errors.describe_op(tensor.op)}") from None
+    static = tensor.shape.dims
+    if static is not None and (len(static) != array.ndim or any(
+            d is not None and d != n for d, n in zip(static, array.shape))):
+        raise FeedError(None, tensor.op, f"Cannot feed value of shape {array.shape} for Tensor '{tensor.name}', "
+                        f"which has shape '{tensor.shape}'\n  {errors.describe_op(tensor.op)}")
+    return array
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) < 60 else text[:57] + "..."
+
+
+def _flatten(fetches):
+    """Leaves of a fetch structure and a function that rebuilds it from values."""
+    if isinstance(fetches, (list, tuple)) and not hasattr(fetches, "_fields"):
+        parts = [_flatten(f) for f in fetches]
+        kind = type(fetches)
+        return _combine(parts, lambda values: kind(values))
+    if isinstance(fetches, tuple) and hasattr(fetches, "_fields"):
+        parts = [_flatten(f) for f in fetches]
+        return _combine(parts, lambda values: type(fetches)(*values))
+    if isinstance(fetches, dict):
+        keys = list(fetches)
+        parts = [_flatten(fetches[k]) for k in keys]
+        return _combine(parts, lambda values: type(fetches)(zip(keys, values)) if type(fetches) is not dict
+                        else dict(zip(keys, values)))
+    return [fetches], lambda values: values[0]
+
+
+def _combine(parts, make):
+    leaves, sizes = [], []
+    for part_leaves, _ in parts:
+        leaves.extend(part_leaves)
+        sizes.append(len(part_leaves))
+
+    def rebuild(values):
+        out, start = [], 0
+        for (part_leaves, part_rebuild), size in zip(parts, sizes):
+            out.append(part_rebuild(values[start:start + size]))
+            start += size
+        return make(out)
+    return leaves, rebuild
+
+
+class InteractiveSession(Session):
+    """A Session that installs itself as the default session until closed."""
+
+    def __init__(self, target: str = "", graph: Graph | None = None, config=None):
+        super().__init__(target, graph, config)
+        _interactive_sessions.append(self)
+
+    def close(self):
+        super().close()
+        if self in _interactive_sessions:
+            _interactive_sessions.remove(self)
