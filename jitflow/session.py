@@ -118,7 +118,8 @@ class Session:
         lowered = compiled.lowered
         self._check_initialized(lowered)
         feed_arrays = [feeds[t] for t in lowered.feed_tensors]
-        outputs = compiled.executable(feed_arrays, self._variables)
+        states = [self._variables[name] for name in lowered.state_names]
+        outputs = compiled.executable(feed_arrays, states)
         values = []
         for index in lowered.fetch_results:
             if index is None:
@@ -182,6 +183,19 @@ class Session:
             raise ValueError(f"Cannot load a value of shape {array.shape} into {variable.name} of shape "
                              f"{variable.shape}")
         self._variables[variable.op.name] = array
+
+    def inspect(self, fetches, feed_dict=None):
+        """The IR, fused kernels, LLVM IR and assembly that `run(fetches, feed_dict)` executes."""
+        from .inspect import Inspection, describe_schedule
+        from .ir.printer import print_function
+        leaves, _ = _flatten(fetches)
+        targets = [self._as_target(x) for x in leaves]
+        feeds = self._convert_feeds(feed_dict or {})
+        lowered = lower_run(self.graph, targets, feeds)
+        before = print_function(lowered.function)
+        executable = build_executable(lowered.function)
+        return Inspection(before, executable.ir_text, describe_schedule(executable.schedule),
+                          executable.llvm_ir, executable.optimized_ir)
 
     def make_callable(self, fetches, feed_list=None):
         feed_list = list(feed_list or [])

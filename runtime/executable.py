@@ -50,14 +50,15 @@ class Executable:
         address = ws.ctypes.data
         return address + (-address) % 64
 
-    def __call__(self, feeds, variables) -> list:
+    def __call__(self, feeds, states) -> list:
+        """feeds: arrays of the tensor params; states: arrays of the !var params, in order."""
         slots = (ctypes.c_void_p * self.n_slots)()
         outputs = [None] * self.n_results
         for slot, kind, ref, dtype, shape in self._plan:
             if kind == PARAM:
                 slots[slot] = feeds[ref].ctypes.data
             elif kind == VAR:
-                slots[slot] = variables[ref].ctypes.data
+                slots[slot] = states[ref].ctypes.data
             elif kind == CONST:
                 slots[slot] = ref
             elif kind == OUTPUT:

@@ -30,6 +30,11 @@ class LoweredRun:
     fetch_results: list[int | None]     # per fetch target: result index, None for Operations
     needs_initialized: list[str]        # variables read before any assignment in this run
 
+    @property
+    def state_names(self) -> list[str]:
+        """Names of the !var params (variables, then run counters), in parameter order."""
+        return self.var_names + self.rng_names
+
 
 def needed_ops(targets, fed: set) -> list[Operation]:
     seen, stack = set(), [t.op if isinstance(t, Tensor) else t for t in targets]

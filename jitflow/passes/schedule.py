@@ -53,9 +53,10 @@ class _Planner:
         tensor_params = [p for p in self.fn.params if isinstance(p.type, TensorType)]
         for i, p in enumerate(tensor_params):
             self.home[id(p)] = self.new_buffer(PARAM, p.type, ref=i)
-        for p in self.fn.params:
+        var_params = [p for p in self.fn.params if isinstance(p.type, VarType)]
+        for i, p in enumerate(var_params):
             if isinstance(p.type, VarType):
-                buf = self.new_buffer(VAR, p.type, ref=p.name)
+                buf = self.new_buffer(VAR, p.type, ref=i)
                 self.var_buffer[p.name] = buf
                 self.home[id(p)] = buf
         for node in self.fn.nodes:
@@ -145,7 +146,7 @@ class _Planner:
                     continue
                 read_pos = self.position[id(leaf)]
                 later_assign = any(name == n and read_pos < q < pos for q, n in assigns)
-                in_place_shifted = (kernel.out.kind == VAR and kernel.out.ref == name
+                in_place_shifted = (kernel.out is self.var_buffer[name]
                                     and not self.same_index_path(kernel.expr, leaf))
                 if later_assign or in_place_shifted:
                     self.copy_read(leaf)
