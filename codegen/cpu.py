@@ -68,6 +68,8 @@ def generate_llvm_ir(schedule: Schedule, blas: bool) -> tuple[str, tuple]:
             text, buffers = loops.emit_reduce_kernel(name, schedule, kernel, declarations)
         elif kernel.kind == "concat":
             text, buffers = loops.emit_concat_kernel(name, schedule, kernel, declarations)
+        elif kernel.kind == "scatter":
+            text, buffers = loops.emit_scatter_kernel(name, schedule, kernel, declarations)
         elif kernel.kind == "random":
             text, buffers = library.emit_random(name, schedule, kernel, declarations)
         elif kernel.root.node.op == "matmul":

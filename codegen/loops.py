@@ -60,7 +60,7 @@ class ExprBuilder:
             args = [self.at(x, broadcast_index(point, x.shape, v.shape)) for x in node.operands]
             self.s.current_point = point
             return opdef.scalar(self.s, node.attrs, *args)
-        if opdef.kind == LAYOUT and node.op != "concat":
+        if opdef.kind == LAYOUT and opdef.index_map is not None:
             x = node.operands[0]
             mapped = opdef.index_map(point, x.shape, node.attrs, v.shape)
             if mapped is None:
@@ -371,3 +371,26 @@ def emit_concat_kernel(name: str, schedule: Schedule, kernel: Kernel, declaratio
               em.store(out, out_affine, em.value(expr)))
     return fb.render(), buffers
 
+
+
+def emit_scatter_kernel(name: str, schedule: Schedule, kernel: Kernel, declarations: set):
+    """scatter_slice: zeros, then the operand written at begin + stride * index."""
+    node = kernel.root.node
+    g, out = node.operands[0], kernel.out
+    builder = ExprBuilder(schedule, kernel)
+    point = [Affine.dim(k) for k in range(len(g.shape))]
+    expr = builder.at(g, point)
+    out_point = [p * s + b for p, b, s in zip(point, node.attrs["begin"], node.attrs["stride"])]
+    out_affine = linear_offset(out_point, out.shape)
+    buffers = dict(builder.buffers_used)
+    buffers[out.id] = out
+    buffers = list(buffers.values())
+    fb = _function(name, buffers)
+    ptrs = _ptr_table(buffers)
+    t = llvm_type(out.dtype, False)
+    with fb.loop("0", str(num_elements(out.shape)), "zero") as i:
+        fb.store(t, literal(0, out.dtype), fb.gep(t, ptrs[out.id], i))
+    affines = [load.attr[2] for load in builder.s.loads] + [out_affine] + _index_affines(builder)
+    em = LoopEmitter(fb, declarations, ptrs, g.shape, plan_groups(g.shape, affines))
+    _nest(em, 0, lambda: em.store(out, out_affine, em.value(expr)))
+    return fb.render(), buffers

@@ -6,7 +6,7 @@ has logic: it re-exports the user API.
 from . import dtypes, errors  # noqa: F401
 from .api import operators as _operators
 from .api.array_ops import (broadcast_to, concat, constant, expand_dims, fill, one_hot, ones,  # noqa: F401
-                            ones_like, placeholder, placeholder_with_default, reshape, squeeze, stack,
+                            ones_like, placeholder, placeholder_with_default, reshape, shape, squeeze, stack,
                             transpose, unstack, zeros, zeros_like)
 from .api.array_ops import range_ as range  # noqa: F401,A001
 from .api.math_ops import (abs, add, add_n, argmax, argmin, cast, div, divide, equal, exp, floordiv,  # noqa: F401
@@ -15,6 +15,7 @@ from .api.math_ops import (abs, add, add_n, argmax, argmin, cast, div, divide, e
                            negative, not_equal, pow, realdiv, reduce_max, reduce_mean, reduce_min,
                            reduce_prod, reduce_sum, relu, rsqrt, sigmoid, sign, sqrt, square, stop_gradient,
                            subtract, tanh, to_float, to_int32, to_int64, truediv, where)
+from .autodiff import gradients  # noqa: F401
 from .api.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal  # noqa: F401
 from .api.variables import (Variable, assign, assign_add, assign_sub, global_variables,  # noqa: F401
                             global_variables_initializer, group, initialize_all_variables,

@@ -163,12 +163,13 @@ def ones(shape, dtype=float32, name=None):
 def _like(tensor, value, dtype, name):
     x = convert_to_tensor(tensor)
     dtype = as_dtype(dtype) if dtype is not None else x.dtype
-    scalar = constant(value, dtype)
-    zero_x = cast(x, dtype) if x.dtype != dtype else x
-    # value * 1 broadcast over x's (possibly unknown) shape, computed without reading x's values
-    return _make("select", [_make("equal", [zero_x, zero_x], name=name + "/same"), scalar, scalar],
-                 name=name) if x.shape.is_fully_defined() is False else \
-        fill(x.shape.dims, scalar, name=name)
+    return _make("fill_like", [x], {"value": value, "dtype": dtype}, name=name)
+
+
+def shape(input, name=None, out_type=int32):  # noqa: A002
+    """The shape of a tensor as a 1-D int tensor (known when the run is specialized)."""
+    x = convert_to_tensor(input)
+    return _make("shape_of", [x], {"out_type": as_dtype(out_type)}, name=name or "Shape")
 
 
 def zeros_like(tensor, dtype=None, name=None, optimize=True):

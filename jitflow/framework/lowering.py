@@ -103,17 +103,16 @@ def lower_run(graph, targets, feeds: dict) -> LoweredRun:
         else:
             operands = [values[id(t)] for t in op.inputs]
         attrs = {k: v for k, v in op.attrs.items() if not k.startswith("_")}
-        try:
-            types = opdef.infer([v.type for v in operands], attrs, op._op)
-        except (ShapeError, ValueError, TypeError) as exc:
-            raise errors.InvalidArgumentError(None, op, f"{exc}\n  {errors.describe_op(op)}") from None
-        node = Node(op._op, operands, attrs, types, loc=op.loc, scope=op.name)
-        nodes.append(node)
-        for t, v in zip(op.outputs, node.results):
+        emit = _Emitter(nodes, op)
+        if opdef.expand is not None:
+            results_of_op = opdef.expand(emit, operands, attrs)
+        else:
+            results_of_op = emit.node(op._op, operands, attrs).results
+        for t, v in zip(op.outputs, results_of_op):
             if id(t) not in fed:
                 values[id(t)] = v
         if op._op in STATE_OPS:
-            effect = node.results[1]
+            effect = results_of_op[1]
     results, fetch_results, index_of = [], [], {}
     for target in targets:
         if isinstance(target, Operation):
@@ -130,6 +129,26 @@ def lower_run(graph, targets, feeds: dict) -> LoweredRun:
     needs_init = [name for name, first in first_use.items() if first != "assign_var"]
     return LoweredRun(function, feed_tensors, var_names, [var_params[n].type for n in var_names],
                       list(rng_params), fetch_results, needs_init)
+
+
+class _Emitter:
+    """Creates IR nodes for one graph op (its own node, or what its expand rule emits)."""
+
+    def __init__(self, nodes: list, op: Operation):
+        self.nodes = nodes
+        self.op = op
+
+    def node(self, op_name: str, operands, attrs) -> Node:
+        try:
+            types = get_op(op_name).infer([v.type for v in operands], attrs, op_name)
+        except (ShapeError, ValueError, TypeError) as exc:
+            raise errors.InvalidArgumentError(None, self.op, f"{exc}\n  {errors.describe_op(self.op)}") from None
+        node = Node(op_name, operands, attrs, types, loc=self.op.loc, scope=self.op.name)
+        self.nodes.append(node)
+        return node
+
+    def __call__(self, op_name: str, operands, attrs) -> Value:
+        return self.node(op_name, operands, attrs).results[0]
 
 
 def effect_param(nodes, final_effect) -> Value:

@@ -173,3 +173,83 @@ def _add_n_scalar(s, attrs, *xs):
 
 add_n = define_op("add_n", ELEMENTWISE, _add_n_infer, scalar=_add_n_scalar, tf_name="AddN",
                   reference=lambda *xs: sum(xs[1:], xs[0]).astype(xs[0].dtype))
+
+
+# ---- gradient rules (b: autodiff.GradBuilder, op: the forward Operation, grads: output grads) ----
+def _xy(op):
+    return op.inputs[0], op.inputs[1]
+
+
+add.grad = lambda b, op, g: [b.sum_to(g[0], op.inputs[0]), b.sum_to(g[0], op.inputs[1])]
+sub.grad = lambda b, op, g: [b.sum_to(g[0], op.inputs[0]), b.sum_to(b.neg(g[0]), op.inputs[1])]
+mul.grad = lambda b, op, g: [b.sum_to(b.mul(g[0], op.inputs[1]), op.inputs[0]),
+                             b.sum_to(b.mul(op.inputs[0], g[0]), op.inputs[1])]
+div.grad = lambda b, op, g: [
+    b.sum_to(b.div(g[0], op.inputs[1]), op.inputs[0]),
+    b.sum_to(b.neg(b.div(b.mul(g[0], op.outputs[0]), op.inputs[1])), op.inputs[1])]
+floordiv.grad = lambda b, op, g: [None, None]
+floormod.grad = lambda b, op, g: [b.sum_to(g[0], op.inputs[0]),
+                                  b.sum_to(b.neg(b.mul(g[0], b.floordiv(*_xy(op)))), op.inputs[1])]
+
+
+def _pow_grad(b, op, g):
+    x, y = _xy(op)
+    z = op.outputs[0]
+    one = b.const(1, y)
+    dx = b.mul(g[0], b.mul(y, b.pow(x, b.sub(y, one))))
+    zero = b.zeros_like(x)
+    safe_log = b.select(b.cmp("greater", x, zero), b.log(b.select(b.cmp("greater", x, zero), x, b.ones_like(x))),
+                        zero)
+    dy = b.mul(g[0], b.mul(z, safe_log))
+    return [b.sum_to(dx, x), b.sum_to(dy, y)]
+
+
+pow_.grad = _pow_grad
+
+
+def _minmax_grad(compare):
+    def rule(b, op, g):
+        x, y = _xy(op)
+        zero = b.zeros_like(g[0])
+        pick_x = b.cmp(compare, x, y)
+        return [b.sum_to(b.select(pick_x, g[0], zero), x), b.sum_to(b.select(pick_x, zero, g[0]), y)]
+    return rule
+
+
+maximum.grad = _minmax_grad("greater_equal")
+minimum.grad = _minmax_grad("less_equal")
+neg.grad = lambda b, op, g: [b.neg(g[0])]
+abs_.grad = lambda b, op, g: [b.mul(g[0], b.sign(op.inputs[0]))]
+sign.grad = lambda b, op, g: [b.zeros_like(op.inputs[0])]
+square.grad = lambda b, op, g: [b.mul(g[0], b.mul(b.const(2, op.inputs[0]), op.inputs[0]))]
+relu.grad = lambda b, op, g: [b.select(b.cmp("greater", op.outputs[0], b.zeros_like(op.outputs[0])),
+                                       g[0], b.zeros_like(g[0]))]
+sqrt.grad = lambda b, op, g: [b.div(b.mul(g[0], b.const(0.5, op.outputs[0])), op.outputs[0])]
+rsqrt.grad = lambda b, op, g: [b.mul(b.mul(g[0], b.const(-0.5, op.outputs[0])),
+                                     b.mul(op.outputs[0], b.mul(op.outputs[0], op.outputs[0])))]
+exp.grad = lambda b, op, g: [b.mul(g[0], op.outputs[0])]
+log.grad = lambda b, op, g: [b.div(g[0], op.inputs[0])]
+tanh.grad = lambda b, op, g: [b.mul(g[0], b.sub(b.const(1, op.outputs[0]),
+                                                 b.mul(op.outputs[0], op.outputs[0])))]
+sigmoid.grad = lambda b, op, g: [b.mul(g[0], b.mul(op.outputs[0], b.sub(b.const(1, op.outputs[0]),
+                                                                          op.outputs[0])))]
+
+
+def _select_grad(b, op, g):
+    cond, x, y = op.inputs
+    zero = b.zeros_like(g[0])
+    return [None, b.sum_to(b.select(cond, g[0], zero), x), b.sum_to(b.select(cond, zero, g[0]), y)]
+
+
+select.grad = _select_grad
+
+
+def _cast_grad(b, op, g):
+    x = op.inputs[0]
+    if x.dtype.is_floating and op.outputs[0].dtype.is_floating:
+        return [b.cast(g[0], x.dtype)]
+    return [None]
+
+
+cast.grad = _cast_grad
+add_n.grad = lambda b, op, g: [b.sum_to(g[0], x) for x in op.inputs]

@@ -50,3 +50,27 @@ def _inverse_infer(types, attrs, op="matrix_inverse"):
 matrix_inverse = define_op("matrix_inverse", LIBRARY, _inverse_infer,
                            reference=lambda a: np.linalg.inv(a).astype(a.dtype),
                            tf_name="MatrixInverse")
+
+
+# ---- gradient rules ----------------------------------------------------------------
+def _matmul_grad(b, op, g):
+    a, w = op.inputs
+    ta, tb = op.attrs.get("transpose_a", False), op.attrs.get("transpose_b", False)
+    grad = g[0]
+    if not ta and not tb:
+        return [b.matmul(grad, w, transpose_b=True), b.matmul(a, grad, transpose_a=True)]
+    if not ta and tb:
+        return [b.matmul(grad, w), b.matmul(grad, a, transpose_a=True)]
+    if ta and not tb:
+        return [b.matmul(w, grad, transpose_b=True), b.matmul(a, grad)]
+    return [b.matmul(w, grad, transpose_a=True, transpose_b=True),
+            b.matmul(grad, a, transpose_a=True, transpose_b=True)]
+
+
+def _inverse_grad(b, op, g):
+    inv = op.outputs[0]
+    return [b.neg(b.matmul(inv, b.matmul(g[0], inv, transpose_b=True), transpose_a=True))]
+
+
+matmul.grad = _matmul_grad
+matrix_inverse.grad = _inverse_grad

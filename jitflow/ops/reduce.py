@@ -72,3 +72,36 @@ for _name, _fn, _tf in (("argmax", np.argmax, "ArgMax"), ("argmin", np.argmin, "
     define_op(_name, REDUCE, _arg_infer, reduce=_name, tf_name=_tf, differentiable=False,
               reference=(lambda fn: lambda x, axis, output_type=int64:
                          fn(x, axis=axis).astype(output_type.np))(_fn))
+
+
+# ---- gradient rules ----------------------------------------------------------------
+def _sum_grad(mean):
+    def rule(b, op, g):
+        return [b.broadcast_grad(g[0], op.inputs[0], op.attrs["axes"], mean=mean)]
+    return rule
+
+
+def _extremum_grad(b, op, g):
+    """Gradient flows to every element equal to the extremum, split evenly among ties."""
+    x = op.inputs[0]
+    axes = op.attrs["axes"]
+    y = b.broadcast_grad(op.outputs[0], x, axes)
+    hit = b.cast(b.cmp("equal", x, y), x.dtype)
+    count = b.broadcast_grad(b.reduce_sum(hit, axes, op.attrs.get("keepdims", False)), x, axes)
+    return [b.div(b.mul(b.broadcast_grad(g[0], x, axes), hit), count)]
+
+
+def _prod_grad(b, op, g):
+    x = op.inputs[0]
+    axes = op.attrs["axes"]
+    spread = b.broadcast_grad(b.mul(g[0], op.outputs[0]), x, axes)
+    return [b.div(spread, x)]
+
+
+from .registry import get_op as _get_op  # noqa: E402
+
+_get_op("reduce_sum").grad = _sum_grad(False)
+_get_op("reduce_mean").grad = _sum_grad(True)
+_get_op("reduce_max").grad = _extremum_grad
+_get_op("reduce_min").grad = _extremum_grad
+_get_op("reduce_prod").grad = _prod_grad

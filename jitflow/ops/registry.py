@@ -5,6 +5,7 @@
 | infer       | graph building, tracing, specialization, the verifier        |
 | reference   | tests only (the numpy oracle); never run by Session or @jit |
 | grad        | jitflow.autodiff (filled in by the autodiff issue)           |
+| expand      | lowering: rewrites shape-dependent ops into ordinary ones    |
 | kind + rule | codegen: `scalar` for ELEMENTWISE, `index_map` for LAYOUT,   |
 |             | `reduce` for REDUCE; LIBRARY/RANDOM ops name a kernel        |
 
@@ -40,6 +41,7 @@ class OpDef:
     index_map: Callable | None = None    # LAYOUT: (out_point, operand_shape, attrs) -> operand_point
     reduce: str | None = None            # REDUCE: 'sum' | 'prod' | 'max' | 'min' | 'mean' | 'argmax' | 'argmin'
     grad: Callable | None = None         # (builder, node, grads_of_results) -> grads_of_operands
+    expand: Callable | None = None       # lowering: (emit, operand values, attrs) -> result values
     differentiable: bool = True
     stateful: bool = False               # never CSE'd or folded
     test_domain: tuple = (-3.0, 3.0)

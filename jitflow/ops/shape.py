@@ -166,3 +166,34 @@ def _iota_reference(shape, axis, dtype):
 iota = define_op("iota", ELEMENTWISE, _iota_infer, reference=_iota_reference,
                  scalar=lambda s, a: s.cast(s.index(a["axis"]), a["dtype"]),
                  tf_name="Range", differentiable=False)
+
+
+# ---- gradient rules ----------------------------------------------------------------
+def _inverse_perm(perm):
+    inverse = [0] * len(perm)
+    for k, p in enumerate(perm):
+        inverse[p] = k
+    return inverse
+
+
+reshape.grad = lambda b, op, g: [b.reshape_like(g[0], op.inputs[0])]
+transpose.grad = lambda b, op, g: [b.transpose(g[0], _inverse_perm(op.attrs["perm"]))]
+broadcast_to.grad = lambda b, op, g: [b.sum_to(g[0], op.inputs[0])]
+slice_.grad = lambda b, op, g: [b.op("slice_grad", [g[0], op.inputs[0]], dict(op.attrs))]
+
+
+def _concat_grad(b, op, g):
+    axis = op.attrs["axis"]
+    grads, offset = [], 0
+    for x in op.inputs:
+        shape = x.shape.dims
+        if shape is None or any(d is None for d in shape) or g[0].shape.dims is None:
+            raise ValueError("the gradient of concat needs operands of fully known shapes in jitflow")
+        begin = tuple(offset if k == axis else 0 for k in range(len(shape)))
+        size = tuple(shape)
+        grads.append(b.op("strided_slice", [g[0]], {"begin": begin, "stride": (1,) * len(shape), "size": size}))
+        offset += shape[axis]
+    return grads
+
+
+concat.grad = _concat_grad

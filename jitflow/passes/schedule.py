@@ -71,7 +71,7 @@ class _Planner:
     def needs_home(self, node) -> bool:
         v = node.results[0]
         kind = get_op(node.op).kind
-        if kind in (REDUCE, LIBRARY, RANDOM) or node.op == "concat":
+        if kind in (REDUCE, LIBRARY, RANDOM) or get_op(node.op).extra.get("writes_slabs"):
             return True
         if kind not in (ELEMENTWISE, LAYOUT):
             return False
@@ -87,7 +87,7 @@ class _Planner:
     def is_cheap(self, node) -> bool:
         if node.op == "iota" or (node.op == "broadcast_to" and num_elements(node.operands[0].shape) == 1):
             return True
-        return get_op(node.op).kind == LAYOUT and node.op != "concat" and all(
+        return get_op(node.op).kind == LAYOUT and not get_op(node.op).extra.get("writes_slabs") and all(
             id(x) in self.home for x in node.operands)
 
     def plan_kernels(self):
@@ -110,6 +110,8 @@ class _Planner:
         kernel_kind = {REDUCE: "reduce", LIBRARY: "library", RANDOM: "random"}.get(kind, "loop")
         if node.op == "concat":
             kernel_kind = "concat"
+        elif node.op == "scatter_slice":
+            kernel_kind = "scatter"
         kernel = Kernel(kernel_kind, v, buf, expr=v)
         if node.op == "matrix_inverse":
             kernel.scratch = self.new_buffer("temp", v.type)
