@@ -3,7 +3,7 @@
 `import jitflow as tf` gives the TF 1.x names at the package root. Nothing here
 has logic: it re-exports the user API.
 """
-from . import dtypes, errors  # noqa: F401
+from . import contrib, dtypes, errors, initializers, layers, losses, nn, train  # noqa: F401
 from .api import operators as _operators
 from .api.array_ops import (broadcast_to, concat, constant, expand_dims, fill, one_hot, ones,  # noqa: F401
                             ones_like, placeholder, placeholder_with_default, reshape, shape, squeeze, stack,
@@ -16,6 +16,11 @@ from .api.math_ops import (abs, add, add_n, argmax, argmin, cast, div, divide, e
                            reduce_prod, reduce_sum, relu, rsqrt, sigmoid, sign, sqrt, square, stop_gradient,
                            subtract, tanh, to_float, to_int32, to_int64, truediv, where)
 from .autodiff import gradients  # noqa: F401
+from .api.clip_ops import clip_by_global_norm, clip_by_value, global_norm  # noqa: F401
+from .api.init_ops import (constant_initializer, glorot_normal_initializer,  # noqa: F401
+                           glorot_uniform_initializer, ones_initializer, random_normal_initializer,
+                           random_uniform_initializer, truncated_normal_initializer,
+                           variance_scaling_initializer, zeros_initializer)
 from .api.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal  # noqa: F401
 from .api.variables import (Variable, assign, assign_add, assign_sub, global_variables,  # noqa: F401
                             global_variables_initializer, group, initialize_all_variables,

@@ -185,15 +185,12 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
     dtype = as_dtype(dtype) if dtype is not None else float32
     on = constant(1 if on_value is None else on_value, dtype)
     off = constant(0 if off_value is None else off_value, dtype)
-    dims = _known_rank(indices, "one_hot")
-    if any(d is None for d in dims):
-        raise ValueError("one_hot needs indices of a known shape in jitflow")
-    axis = len(dims) if axis is None or axis == -1 else int(axis)
-    out_shape = list(dims)
-    out_shape.insert(axis, int(depth))
+    rank = len(_known_rank(indices, "one_hot"))
+    axis = rank if axis is None or axis == -1 else int(axis)
+    positions_shape = (int(depth),) + (1,) * (rank - axis)
     graph = indices.graph
     with graph.name_scope(name or "one_hot"):
-        positions = graph.create_op("iota", [], {"shape": tuple(out_shape), "axis": axis,
+        positions = graph.create_op("iota", [], {"shape": positions_shape, "axis": 0,
                                                  "dtype": indices.dtype}, name="positions").outputs[0]
         hit = _make("equal", [expand_dims(indices, axis), positions])
     return _make("select", [hit, on, off], name=name or "one_hot")

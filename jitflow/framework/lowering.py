@@ -100,6 +100,11 @@ def lower_run(graph, targets, feeds: dict) -> LoweredRun:
             name = "rng:" + op.name
             rng = rng_params.setdefault(name, Value(VarType(int64, ()), name=name))
             operands = [rng]
+            if op.inputs:   # shape taken from a `like` tensor, now concrete
+                op_attrs = dict(op.attrs, shape=tuple(values[id(op.inputs[0])].shape))
+                results_of_op = _Emitter(nodes, op).node(op._op, operands, op_attrs).results
+                values[id(op.outputs[0])] = results_of_op[0]
+                continue
         else:
             operands = [values[id(t)] for t in op.inputs]
         attrs = {k: v for k, v in op.attrs.items() if not k.startswith("_")}

@@ -80,7 +80,11 @@ def random_reference(kind, shape, dtype, seed, seed2, run):
 
 
 def _random_infer(types, attrs, op="random"):
+    """Shape from the `shape` attr, or from a `like` operand (graph level: unknown dims allowed)."""
     check_dtype(TensorType(attrs["dtype"], ()), FLOATS, op)
+    likes = [t for t in types if isinstance(t, TensorType)]
+    if likes and attrs.get("shape") is None:
+        return [TensorType(attrs["dtype"], likes[0].shape)]
     return [TensorType(attrs["dtype"], tuple(attrs["shape"]))]
 
 

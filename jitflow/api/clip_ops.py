@@ -1,0 +1,47 @@
+"""`tf.clip_by_value`, `tf.clip_by_global_norm`, `tf.global_norm`, and
+`tf.losses.mean_squared_error`."""
+from __future__ import annotations
+
+from ..framework.graph import get_default_graph
+from . import math_ops as m
+from .convert import convert_to_tensor
+
+
+def clip_by_value(t, clip_value_min, clip_value_max, name=None):
+    t = convert_to_tensor(t)
+    with get_default_graph().name_scope(name or "clip_by_value"):
+        return m.minimum(m.maximum(t, clip_value_min), clip_value_max)
+
+
+def global_norm(t_list, name=None):
+    tensors = [convert_to_tensor(t) for t in t_list if t is not None]
+    with get_default_graph().name_scope(name or "global_norm"):
+        return m.sqrt(m.add_n([m.reduce_sum(m.square(t)) for t in tensors]))
+
+
+def clip_by_global_norm(t_list, clip_norm, use_norm=None, name=None):
+    """Scales all tensors by clip_norm / max(global_norm, clip_norm); returns (list, global_norm)."""
+    with get_default_graph().name_scope(name or "clip_by_global_norm"):
+        norm = global_norm(t_list) if use_norm is None else convert_to_tensor(use_norm)
+        clip = convert_to_tensor(clip_norm, dtype=norm.dtype)
+        scale = m.truediv(clip, m.maximum(norm, clip))
+        clipped = [None if t is None else m.multiply(convert_to_tensor(t), m.cast(scale, convert_to_tensor(t).dtype))
+                   for t in t_list]
+        return clipped, norm
+
+
+def mean_squared_error(labels, predictions, weights=1.0, scope=None, loss_collection=None, reduction=None):
+    predictions = convert_to_tensor(predictions)
+    labels = convert_to_tensor(labels, dtype=predictions.dtype)
+    with get_default_graph().name_scope(scope or "mean_squared_error"):
+        loss = m.square(m.subtract(predictions, labels))
+        if not (isinstance(weights, (int, float)) and weights == 1.0):
+            loss = m.multiply(loss, weights)
+        return m.reduce_mean(loss)
+
+
+def absolute_difference(labels, predictions, weights=1.0, scope=None):
+    predictions = convert_to_tensor(predictions)
+    labels = convert_to_tensor(labels, dtype=predictions.dtype)
+    with get_default_graph().name_scope(scope or "absolute_difference"):
+        return m.reduce_mean(m.multiply(m.abs(m.subtract(predictions, labels)), weights))

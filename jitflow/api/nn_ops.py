@@ -1,0 +1,139 @@
+"""`tf.nn`: activations, softmax family, numerically stable cross-entropies,
+dropout, l2_loss, moments, batch_normalization, bias_add. Composite ops are
+built from registry ops under the composite's name scope, so their gradients
+come from the primitives' rules and dumps still say `softmax/...`."""
+from __future__ import annotations
+
+from ..framework.graph import get_default_graph
+from . import math_ops as m
+from .array_ops import constant, one_hot, squeeze
+from .convert import convert_to_tensor
+from .random_ops import get_seed
+
+relu = m.relu
+sigmoid = m.sigmoid
+tanh = m.tanh
+
+
+def _scope(name):
+    return get_default_graph().name_scope(name)
+
+
+def _axis(x, axis):
+    rank = len(x.shape.dims) if x.shape.dims is not None else None
+    if axis < 0:
+        if rank is None:
+            raise ValueError("a negative axis needs a tensor of known rank")
+        axis += rank
+    return axis
+
+
+def _shifted(logits, axis):
+    """logits - max(logits) along axis (the max is a constant for gradients)."""
+    peak = m.stop_gradient(m.reduce_max(logits, axis=axis, keepdims=True))
+    return m.subtract(logits, peak)
+
+
+def softmax(logits, axis=-1, name=None, dim=None):
+    logits = convert_to_tensor(logits)
+    axis = _axis(logits, dim if dim is not None else axis)
+    with _scope(name or "Softmax"):
+        e = m.exp(_shifted(logits, axis))
+        return m.truediv(e, m.reduce_sum(e, axis=axis, keepdims=True))
+
+
+def log_softmax(logits, axis=-1, name=None, dim=None):
+    logits = convert_to_tensor(logits)
+    axis = _axis(logits, dim if dim is not None else axis)
+    with _scope(name or "LogSoftmax"):
+        shifted = _shifted(logits, axis)
+        return m.subtract(shifted, m.log(m.reduce_sum(m.exp(shifted), axis=axis, keepdims=True)))
+
+
+def softmax_cross_entropy_with_logits_v2(labels=None, logits=None, axis=-1, name=None, dim=None):
+    logits = convert_to_tensor(logits)
+    labels = convert_to_tensor(labels, dtype=logits.dtype)
+    axis = _axis(logits, dim if dim is not None else axis)
+    with _scope(name or "softmax_cross_entropy_with_logits"):
+        return m.negative(m.reduce_sum(m.multiply(labels, log_softmax(logits, axis)), axis=axis))
+
+
+def softmax_cross_entropy_with_logits(labels=None, logits=None, dim=-1, name=None, axis=None):
+    labels = m.stop_gradient(convert_to_tensor(labels))
+    return softmax_cross_entropy_with_logits_v2(labels, logits, axis=dim if axis is None else axis, name=name)
+
+
+def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None, name=None):
+    logits = convert_to_tensor(logits)
+    labels = convert_to_tensor(labels)
+    depth = logits.shape.dims[-1] if logits.shape.dims is not None else None
+    if depth is None:
+        raise ValueError("sparse_softmax_cross_entropy_with_logits needs the number of classes (last dim of "
+                         "logits) to be known")
+    with _scope(name or "SparseSoftmaxCrossEntropyWithLogits"):
+        mask = one_hot(labels, depth, dtype=logits.dtype)
+        return m.negative(m.reduce_sum(m.multiply(mask, log_softmax(logits)), axis=-1))
+
+
+def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name=None):
+    """max(x, 0) - x * z + log(1 + exp(-|x|)): stable for large |x|."""
+    logits = convert_to_tensor(logits)
+    labels = convert_to_tensor(labels, dtype=logits.dtype)
+    with _scope(name or "logistic_loss"):
+        zeros = m.multiply(logits, 0.0)
+        relu_logits = m.maximum(logits, zeros)
+        softplus = m.log(m.add(m.exp(m.negative(m.abs(logits))), 1.0))
+        return m.add(m.subtract(relu_logits, m.multiply(logits, labels)), softplus)
+
+
+def l2_loss(t, name=None):
+    t = convert_to_tensor(t)
+    with _scope(name or "L2Loss"):
+        return m.multiply(m.reduce_sum(m.square(t)), 0.5)
+
+
+def bias_add(value, bias, data_format=None, name=None):
+    return m.add(value, bias, name=name or "BiasAdd")
+
+
+def leaky_relu(features, alpha=0.2, name=None):
+    features = convert_to_tensor(features)
+    return m.maximum(features, m.multiply(features, alpha), name=name or "LeakyRelu")
+
+
+def moments(x, axes, shift=None, name=None, keep_dims=None, keepdims=None):
+    x = convert_to_tensor(x)
+    keep = bool(keepdims if keepdims is not None else keep_dims)
+    with _scope(name or "moments"):
+        mean = m.reduce_mean(x, axis=axes, keepdims=True, name="mean")
+        variance = m.reduce_mean(m.square(m.subtract(x, m.stop_gradient(mean))), axis=axes, keepdims=True,
+                                 name="variance")
+        if not keep:
+            mean, variance = squeeze(mean, axes), squeeze(variance, axes)
+        return mean, variance
+
+
+def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name=None):
+    x = convert_to_tensor(x)
+    with _scope(name or "batchnorm"):
+        inv = m.rsqrt(m.add(variance, variance_epsilon))
+        if scale is not None:
+            inv = m.multiply(inv, scale)
+        shift = m.negative(m.multiply(mean, inv)) if offset is None else m.subtract(offset, m.multiply(mean, inv))
+        return m.add(m.multiply(x, inv), shift)
+
+
+def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None):
+    """Zeroes elements with probability `rate` (or 1 - keep_prob), scales the rest by 1/keep."""
+    x = convert_to_tensor(x)
+    if rate is None and keep_prob is None:
+        raise ValueError("dropout needs rate or keep_prob")
+    graph = get_default_graph()
+    with graph.name_scope(name or "dropout"):
+        keep = m.subtract(constant(1.0, x.dtype), rate) if rate is not None else convert_to_tensor(
+            keep_prob, dtype=x.dtype)
+        seed1, seed2 = get_seed(seed)
+        uniform = graph.create_op("random_uniform", [x], {"shape": None, "dtype": x.dtype, "seed": seed1,
+                                                          "seed2": seed2}, name="random_uniform").outputs[0]
+        mask = m.cast(m.less(uniform, keep), x.dtype)
+        return m.multiply(m.truediv(x, keep), mask)

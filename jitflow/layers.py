@@ -1,0 +1,2 @@
+"""`tf.layers`."""
+from .api.layers import dense, dropout, flatten  # noqa: F401
