@@ -16,6 +16,8 @@ from .api.math_ops import (abs, add, add_n, argmax, argmin, cast, div, divide, e
                            reduce_prod, reduce_sum, relu, rsqrt, sigmoid, sign, sqrt, square, stop_gradient,
                            subtract, tanh, to_float, to_int32, to_int64, truediv, where)
 from .autodiff import gradients  # noqa: F401
+from .jit import JitFunction, jit  # noqa: F401
+from .transforms import grad, value_and_grad  # noqa: F401
 from .api.clip_ops import clip_by_global_norm, clip_by_value, global_norm  # noqa: F401
 from .api.init_ops import (constant_initializer, glorot_normal_initializer,  # noqa: F401
                            glorot_uniform_initializer, ones_initializer, random_normal_initializer,

@@ -1,19 +1,89 @@
-"""Command line: `python -m jitflow demo | dump SCRIPT:FUNCTION`."""
+"""Command line:
+
+  python -m jitflow demo                      the main job (seed programs, regression, timings)
+  python -m jitflow cache info | clear        the persistent kernel cache
+  python -m jitflow dump SCRIPT.py:FUNCTION   IR, fused kernels, LLVM IR and assembly of a jitted function
+
+`dump` imports SCRIPT (its `if __name__ == "__main__":` block does not run),
+takes FUNCTION (a function or a `jitflow.jit` function) and example arguments
+from `FUNCTION_example_args` in the script (a tuple), or from the signatures
+the jitted function was already called with while the script was imported.
+"""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
+
+
+def _cache(action: str) -> int:
+    from .runtime.kernel_cache import DiskCache, cache_root, enabled
+    cache = DiskCache(cache_root())
+    if action == "info":
+        info = cache.info()
+        print(f"directory: {info['directory']}\nentries:   {info['entries']}\nbytes:     {info['bytes']}\n"
+              f"enabled:   {enabled()} (JITFLOW_CACHE=0 disables, JITFLOW_CACHE_DIR moves it)")
+    else:
+        print(f"removed {cache.clear()} entries from {cache.root}")
+    return 0
+
+
+def _dump(target: str, show_asm: bool) -> int:
+    import numpy as np
+
+    from .jit import JitFunction, jit
+    path, _, name = target.rpartition(":")
+    if not path or not name:
+        print("usage: python -m jitflow dump path/to/script.py:function", file=sys.stderr)
+        return 2
+    spec = importlib.util.spec_from_file_location("_jitflow_dump_target", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(__import__("pathlib").Path(path).resolve().parent))
+    spec.loader.exec_module(module)
+    fn = getattr(module, name)
+    jitted = fn if isinstance(fn, JitFunction) else jit(fn)
+    examples = getattr(module, f"{name}_example_args", None)
+    arg_sets = [examples] if examples is not None else []
+    if not arg_sets and isinstance(fn, JitFunction):
+        for treedef, leaves, static in fn.signatures():
+            arrays = [np.zeros(shape, dtype) for shape, dtype in leaves]
+            from . import pytree
+            (args, kwargs) = pytree.unflatten(treedef, arrays)
+            args = list(args)
+            for k, v in static:
+                if isinstance(k, int):
+                    args[k] = v
+            arg_sets.append(tuple(args))
+    if not arg_sets:
+        print(f"no arguments for {name}: define {name}_example_args = (...) in {path}, or call the jitted "
+              f"function at import time", file=sys.stderr)
+        return 2
+    for args in arg_sets:
+        info = jitted.inspect(*args)
+        print(info)
+        if show_asm:
+            print("== assembly ==")
+            print(info.asm())
+    return 0
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m jitflow")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run the main job: seed programs and a regression, with timings")
+    cache = sub.add_parser("cache", help="inspect or clear the persistent kernel cache")
+    cache.add_argument("action", choices=["info", "clear"])
+    dump = sub.add_parser("dump", help="print IR / LLVM IR / assembly of SCRIPT.py:FUNCTION")
+    dump.add_argument("target")
+    dump.add_argument("--asm", action="store_true", help="also print the native assembly")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import main as demo_main
         demo_main()
-    return 0
+        return 0
+    if args.command == "cache":
+        return _cache(args.action)
+    return _dump(args.target, args.asm)
 
 
 if __name__ == "__main__":

@@ -1,51 +1,90 @@
 """The cache-miss path: IR function -> passes -> schedule -> LLVM -> object
-code -> loaded Executable, with a process-wide in-memory cache keyed by the
-canonical IR text and the target."""
+code -> loaded Executable. Two cache levels sit in front of codegen: a
+process-wide dict (canonical IR -> Executable) and the disk cache of object
+code (see kernel_cache.py), so a second process skips LLVM entirely."""
 from __future__ import annotations
 
 import hashlib
 import threading
 import time
 
+import llvmlite  # noqa: F401  (version is part of the key through the target fingerprint)
+
 from jitflow.codegen import cpu
 from jitflow.ir.printer import print_function
 from jitflow.passes import run_pipeline
 from jitflow.passes.schedule import schedule_function
 
-from . import counters as _stats
+from . import counters
 from .blas import blas_symbols
 from .executable import Executable
+from .kernel_cache import compiler_fingerprint, disk_cache, make_key
 
 _memory_cache: dict[str, Executable] = {}
 _lock = threading.Lock()
+_key_locks: dict[str, threading.Lock] = {}
 
 
-def cache_key(fn) -> str:
-    blas = "blas" if blas_symbols() else "noblas"
-    text = print_function(fn, locations=False, canonical=True)
-    return hashlib.sha256(f"{text}\n{cpu.target_fingerprint()}\n{blas}".encode()).hexdigest()
+def key_parts(canonical_ir: str) -> dict:
+    import jitflow
+    return {"ir": hashlib.sha256(canonical_ir.encode()).hexdigest(),
+            "target": cpu.target_fingerprint(),
+            "jitflow": jitflow.__version__,
+            "compiler": compiler_fingerprint(),
+            "blas": bool(blas_symbols())}
 
 
 def build_executable(fn, verify: bool = False) -> Executable:
     """Compiles a lowered function (consumed: passes rewrite it in place)."""
     fn = run_pipeline(fn, verify=verify)
-    key = cache_key(fn)
+    canonical = print_function(fn, locations=False, canonical=True)
+    parts = key_parts(canonical)
+    key = make_key(parts)
     with _lock:
         cached = _memory_cache.get(key)
+        key_lock = _key_locks.setdefault(key, threading.Lock())
     if cached is not None:
-        _stats.bump("memory_cache_hits")
+        counters.bump("memory_cache_hits")
         return cached
+    with key_lock:
+        with _lock:
+            cached = _memory_cache.get(key)
+        if cached is not None:
+            counters.bump("memory_cache_hits")
+            return cached
+        executable = _build(fn, key, parts)
+        with _lock:
+            _memory_cache[key] = executable
+    return executable
+
+
+def _build(fn, key: str, parts: dict) -> Executable:
     start = time.perf_counter()
     n_results = sum(1 for v in fn.results if v.is_tensor)
     schedule = schedule_function(fn)
     symbols = blas_symbols()
-    text, imports = cpu.generate_llvm_ir(schedule, blas=bool(symbols))
-    compiled = cpu.compile_llvm_ir(text, imports)
-    loaded = cpu.LoadedCode(compiled.object_code, {name: symbols[name] for name in imports})
-    executable = Executable(schedule, loaded, n_results, text, compiled.optimized_ir)
+    disk = disk_cache()
+    stored = disk.load(key) if disk is not None else None
+    llvm_ir = optimized_ir = None
+    if stored is not None:
+        object_code, meta = stored
+        imports = tuple(meta.get("imports", ()))
+        counters.bump("disk_hits")
+    else:
+        llvm_ir, imports = cpu.generate_llvm_ir(schedule, blas=bool(symbols))
+        compiled = cpu.compile_llvm_ir(llvm_ir, imports)
+        object_code, optimized_ir = compiled.object_code, compiled.optimized_ir
+        counters.bump("compiles")
+        counters.bump("compile_seconds", time.perf_counter() - start)
+        if disk is not None:
+            counters.bump("disk_misses")
+            disk.store(key, object_code, {"parts": parts, "imports": list(imports),
+                                          "compile_seconds": round(time.perf_counter() - start, 4),
+                                          "kernels": len(schedule.kernels)})
+    loaded = cpu.LoadedCode(object_code, {name: symbols[name] for name in imports})
+    executable = Executable(schedule, loaded, n_results, llvm_ir, optimized_ir, blas=bool(symbols))
     executable.ir_text = print_function(fn)
-    _stats.bump("compiles")
-    _stats.bump("compile_seconds", time.perf_counter() - start)
-    with _lock:
-        _memory_cache[key] = executable
+    executable.cache_key = key
+    counters.bump("executables")
+    counters.bump("load_seconds", time.perf_counter() - start)
     return executable

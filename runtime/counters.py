@@ -1,12 +1,12 @@
-"""Process-wide counters: compiles, executable cache hits, kernel launches,
-compile seconds. `jitflow.runtime.stats()` returns a snapshot."""
+"""Process-wide counters: compiles (LLVM runs), compile seconds, memory and disk
+cache hits, executables loaded, native launches. `jitflow.runtime.stats()` returns a snapshot."""
 from __future__ import annotations
 
 import threading
 
 _lock = threading.Lock()
 _counters = {"compiles": 0, "compile_seconds": 0.0, "cache_hits": 0, "memory_cache_hits": 0,
-             "launches": 0, "executables": 0}
+             "disk_hits": 0, "disk_misses": 0, "launches": 0, "executables": 0, "load_seconds": 0.0}
 
 
 def bump(name: str, amount=1):

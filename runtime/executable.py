@@ -19,13 +19,14 @@ STATUS_MESSAGES = {1: "Input is not invertible."}
 
 
 class Executable:
-    def __init__(self, schedule, loaded, n_results: int, llvm_ir: str = "", optimized_ir: str = ""):
+    def __init__(self, schedule, loaded, n_results: int, llvm_ir=None, optimized_ir=None, blas=False):
         self._loaded = loaded                       # keeps the machine code alive
         self._entry = _ENTRY_TYPE(loaded.entry_address)
         self.n_slots = len(schedule.slots)
         self.workspace_bytes = schedule.workspace_bytes
-        self.llvm_ir = llvm_ir
-        self.optimized_ir = optimized_ir
+        self._llvm_ir = llvm_ir
+        self._optimized_ir = optimized_ir
+        self._blas = blas
         self.schedule = schedule
         self._plan = []                             # (slot, kind, ref, dtype, shape)
         self._consts = []
@@ -41,6 +42,21 @@ class Executable:
             self._plan.append((slot, buf.kind, ref, buf.dtype.np, buf.shape))
         self.n_results = n_results
         self._local = threading.local()
+
+    @property
+    def llvm_ir(self) -> str:
+        """The generated LLVM IR (regenerated when the code came from the disk cache)."""
+        if self._llvm_ir is None:
+            from jitflow.codegen import cpu
+            self._llvm_ir, _ = cpu.generate_llvm_ir(self.schedule, blas=self._blas)
+        return self._llvm_ir
+
+    @property
+    def optimized_ir(self) -> str:
+        if self._optimized_ir is None:
+            from jitflow.codegen import cpu
+            self._optimized_ir = cpu.compile_llvm_ir(self.llvm_ir, ()).optimized_ir
+        return self._optimized_ir
 
     def _workspace(self):
         ws = getattr(self._local, "ws", None)

@@ -1,7 +1,13 @@
-"""Shared fixtures: every test starts with a fresh default graph."""
+"""Shared fixtures: every test starts with a fresh default graph; the whole run
+uses a private kernel-cache directory so tests never touch the user's cache."""
+import os
+import tempfile
+
 import pytest
 
-import jitflow as tf
+os.environ.setdefault("JITFLOW_CACHE_DIR", tempfile.mkdtemp(prefix="jitflow-test-cache-"))
+
+import jitflow as tf  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -126,9 +126,12 @@ class Tensor:
         return id(self)
 
     def __bool__(self):
-        raise TypeError("Using a `tf.Tensor` as a Python `bool` is not allowed. Use `if t is not None:` "
-                        "instead of `if t:` to test if a tensor is defined, and use TensorFlow ops such "
-                        "as tf.cond or tf.where to execute subgraphs conditioned on the value of a tensor.")
+        loc = user_location()
+        where = f" (at {loc}: {loc.code})" if loc else ""
+        raise TypeError(f"Using a `tf.Tensor` as a Python `bool` is not allowed{where}. A graph (or a function "
+                        f"traced by @jit) has no values yet: use TensorFlow ops such as tf.where to select "
+                        f"values, or make the value a static argument (jit(..., static_argnums=...)) to "
+                        f"branch in Python.")
 
     def __iter__(self):
         shape = self._type.shape
@@ -256,7 +259,8 @@ class Graph:
         for t in inputs:
             if t.graph is not self:
                 raise ValueError(f"Tensor {t.name} must be from the same graph as the other inputs "
-                                 f"of {name or opdef.tf_name or op_name}.")
+                                 f"of {name or opdef.tf_name or op_name} (at {loc}). Inside @jit, pass "
+                                 f"tensors and parameters as arguments instead of capturing them.")
         if output_types is None:
             output_types = infer_types(opdef, [t._type for t in inputs], attrs, op_name, loc)
         with self._lock:

@@ -1,0 +1,161 @@
+"""The persistent kernel cache: object code on disk, keyed by a content hash.
+
+Key parts (each logged in meta.json, so `python -m jitflow cache info` can show
+them): the canonical IR text handed to codegen, the target (triple, CPU name
+and features), the toolchain (llvmlite and LLVM versions), the jitflow version,
+a fingerprint of the compiler's own source (ops, passes, codegen), and whether
+a BLAS was linked. Never a Python id, path, line number or timestamp.
+
+Layout: `$JITFLOW_CACHE_DIR/v1/<key[:2]>/<key>/{kernel.o, meta.json}`. Entries
+are written into a temporary directory and renamed into place (atomic; when two
+processes race, the first rename wins and the other is discarded). On read the
+object's sha256 is checked against meta.json; a corrupt or truncated entry is
+deleted and recompiled with a warning, never a crash. An unwritable cache
+directory disables the disk level for the process, with one warning.
+`JITFLOW_CACHE=0` disables it; `JITFLOW_CACHE_DIR` moves it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+
+LAYOUT_VERSION = "v1"
+_warned: set = set()
+_lock = threading.Lock()
+_fingerprint: list = []
+
+
+class CacheWarning(UserWarning):
+    """The disk cache had to skip or repair something."""
+
+
+def _warn_once(tag: str, message: str):
+    with _lock:
+        if tag in _warned:
+            return
+        _warned.add(tag)
+    warnings.warn(message, CacheWarning, stacklevel=3)
+
+
+def enabled() -> bool:
+    return os.environ.get("JITFLOW_CACHE", "1") not in ("0", "false", "off", "")
+
+
+def cache_root() -> Path:
+    explicit = os.environ.get("JITFLOW_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "jitflow"
+
+
+def compiler_fingerprint() -> str:
+    """sha256 over the source of the modules that decide what code is generated."""
+    if not _fingerprint:
+        here = Path(__file__).resolve().parent
+        package = Path(__import__("jitflow").__file__).resolve().parent
+        files = sorted(list((package / "ops").glob("*.py")) + list((package / "passes").glob("*.py"))
+                       + list((package / "ir").glob("*.py")) + list(package.parent.joinpath("codegen").glob("*.py"))
+                       + [here / "build.py", here / "executable.py", package / "framework" / "lowering.py"])
+        digest = hashlib.sha256()
+        for path in files:
+            if path.exists():
+                digest.update(path.name.encode())
+                digest.update(path.read_bytes())
+        _fingerprint.append(digest.hexdigest())
+    return _fingerprint[0]
+
+
+def make_key(parts: dict) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+class DiskCache:
+    def __init__(self, root: Path | None = None):
+        self.root = (root or cache_root()) / LAYOUT_VERSION
+        self.usable = True
+
+    def _entry(self, key: str) -> Path:
+        return self.root / key[:2] / key
+
+    def load(self, key: str):
+        """(object bytes, meta) or None; corrupt entries are removed."""
+        if not self.usable:
+            return None
+        entry = self._entry(key)
+        meta_path, object_path = entry / "meta.json", entry / "kernel.o"
+        if not meta_path.exists():
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+            data = object_path.read_bytes()
+            if hashlib.sha256(data).hexdigest() != meta["object_sha256"] or meta.get("key") != key:
+                raise ValueError("checksum mismatch")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            _warn_once(f"corrupt:{key}", f"jitflow: kernel cache entry {entry} is corrupt or truncated ({exc}); "
+                                         f"recompiling")
+            shutil.rmtree(entry, ignore_errors=True)
+            return None
+        try:
+            os.utime(meta_path)   # recency for eviction
+        except OSError:
+            pass
+        return data, meta
+
+    def store(self, key: str, object_code: bytes, meta: dict) -> bool:
+        if not self.usable:
+            return False
+        entry = self._entry(key)
+        if entry.exists():
+            return True
+        meta = dict(meta, key=key, object_sha256=hashlib.sha256(object_code).hexdigest(),
+                    object_bytes=len(object_code))
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
+            (staging / "kernel.o").write_bytes(object_code)
+            (staging / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+            try:
+                os.rename(staging, entry)
+            except OSError:
+                shutil.rmtree(staging, ignore_errors=True)   # another process stored it first
+            return True
+        except OSError as exc:
+            self.usable = False
+            _warn_once("unwritable", f"jitflow: the kernel cache directory {self.root} is not writable ({exc}); "
+                                     f"continuing without the disk cache")
+            return False
+
+    def entries(self):
+        if not self.root.exists():
+            return []
+        return [p for p in self.root.glob("??/*") if p.is_dir() and not p.name.startswith(".tmp-")]
+
+    def info(self) -> dict:
+        entries = self.entries()
+        size = sum(f.stat().st_size for e in entries for f in e.iterdir() if f.is_file())
+        return {"directory": str(self.root), "entries": len(entries), "bytes": size, "enabled": enabled()}
+
+    def clear(self) -> int:
+        entries = self.entries()
+        for entry in entries:
+            shutil.rmtree(entry, ignore_errors=True)
+        return len(entries)
+
+
+_disk: list = []
+
+
+def disk_cache() -> DiskCache | None:
+    if not enabled():
+        return None
+    root = cache_root()
+    if not _disk or _disk[0].root != root / LAYOUT_VERSION:
+        _disk[:] = [DiskCache(root)]
+    return _disk[0]
