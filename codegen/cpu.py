@@ -2,8 +2,8 @@
 for the host CPU (its widest SIMD), and loading object code with ORC LLJIT.
 
 The module has one exported entry point, `jf_entry(ptr slots) -> i32`: it
-reads each buffer pointer from the slot array (temps are offsets into the
-workspace slot), calls the kernels in schedule order and returns a status
+reads each buffer pointer from the slot array (arrays passed as numpy objects,
+temps as offsets into the workspace slot), calls the kernels in schedule order and returns a status
 (0 = ok, 1 = a matrix was not invertible).
 """
 from __future__ import annotations
@@ -96,6 +96,11 @@ def generate_llvm_ir(schedule: Schedule, blas: bool) -> tuple[str, tuple]:
     return "\n".join(parts + functions + [entry]), tuple(sorted(imports))
 
 
+# Slots of these kinds hold a numpy array object (its address, `id(array)`); the entry
+# reads the data pointer from the object, which saves ~1 us per array per call compared
+# with `array.ctypes.data`. runtime.executable checks the layout once at start-up.
+BOXED_KINDS = ("param", "var", "output")
+NDARRAY_DATA_OFFSET = 16   # PyArrayObject: PyObject_HEAD (refcount, type), then `char *data`
 FLUSH_DENORMALS = 0x8040   # MXCSR flush-to-zero and denormals-are-zero, as TensorFlow and XLA run
 
 
@@ -121,6 +126,11 @@ def _entry_function(schedule: Schedule, calls) -> str:
                 lines.append("  %ws = load ptr, ptr %ws.p")
                 workspace = "%ws"
             lines.append(f"  %buf{buf.id} = getelementptr inbounds i8, ptr %ws, i64 {buf.offset}")
+        elif buf.kind in BOXED_KINDS:
+            lines.append(f"  %slot{buf.id} = getelementptr inbounds ptr, ptr %slots, i64 {buf.slot}")
+            lines.append(f"  %obj{buf.id} = load ptr, ptr %slot{buf.id}")
+            lines.append(f"  %data{buf.id} = getelementptr inbounds i8, ptr %obj{buf.id}, i64 {NDARRAY_DATA_OFFSET}")
+            lines.append(f"  %buf{buf.id} = load ptr, ptr %data{buf.id}")
         else:
             lines.append(f"  %slot{buf.id} = getelementptr inbounds ptr, ptr %slots, i64 {buf.slot}")
             lines.append(f"  %buf{buf.id} = load ptr, ptr %slot{buf.id}")

@@ -50,11 +50,36 @@ def _contains_tensor(tree) -> bool:
     return any(isinstance(x, (Tensor, Variable)) for x in leaves)
 
 
+_SCALAR_KINDS = {float: "f", int: "i", bool: "b"}
+
+
+def _fast_key(args):
+    """A cheap signature for positional C-contiguous arrays and Python numbers, else None."""
+    key = []
+    for a in args:
+        kind = type(a)
+        if kind is np.ndarray:
+            if not a.flags.c_contiguous:
+                return None
+            key.append((a.shape, a.dtype.num))
+        elif kind in _SCALAR_KINDS:
+            key.append(_SCALAR_KINDS[kind])
+        elif isinstance(a, np.generic):
+            key.append(("s", a.dtype.num))
+        else:
+            return None
+    return tuple(key)
+
+
 class _Entry:
     """One compiled signature: executable plus the argument/result plumbing."""
 
     __slots__ = ("executable", "feed_positions", "feed_dtypes", "fetch_results", "out_treedef", "states",
                  "lowered", "graph")
+
+    def call_positional(self, args):
+        """Steady-state call: args match this entry's signature (checked by the fast key)."""
+        return self(args if all(type(a) is np.ndarray for a in args) else [_leaf_array(a) for a in args])
 
     def __call__(self, leaves):
         feeds = []
@@ -75,6 +100,7 @@ class JitFunction:
         self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
         self.name = name or getattr(fn, "__name__", "function")
         self._cache: dict = {}
+        self._fast: dict = {}      # fast-path key -> entry (positional arrays/numbers, no static args)
         self._lock = threading.Lock()
         self.trace_count = 0
         try:
@@ -110,6 +136,15 @@ class JitFunction:
 
     # --- calling
     def __call__(self, *args, **kwargs):
+        if not kwargs:   # fast path: positional arrays and Python numbers only
+            fast_key = _fast_key(args)
+            if fast_key is not None:
+                entry = self._fast.get(fast_key)
+                if entry is not None:
+                    return entry.call_positional(args)
+        return self._call(args, kwargs)
+
+    def _call(self, args, kwargs):
         if _contains_tensor((args, kwargs)):
             return self.fn(*args, **kwargs)
         key, arrays, treedef = self._key(args, kwargs)
@@ -122,6 +157,8 @@ class JitFunction:
                     self._cache[key] = entry
         else:
             counters.bump("cache_hits")
+        if not kwargs and not self.static_argnums and _fast_key(args) is not None:
+            self._fast[_fast_key(args)] = entry
         return entry(arrays)
 
     def _trace(self, args, kwargs, arrays, treedef):

@@ -14,6 +14,11 @@ def bump(name: str, amount=1):
         _counters[name] = _counters.get(name, 0) + amount
 
 
+def launched():
+    """Counts one native launch (hot path: no lock; the GIL makes the increment safe enough)."""
+    _counters["launches"] += 1
+
+
 def stats() -> dict:
     with _lock:
         return dict(_counters)

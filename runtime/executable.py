@@ -1,7 +1,7 @@
 """Executable: one compiled entry point plus the plan to call it. A call fills
-the slot array (feeds, variables, constants, fresh outputs, a per-thread
-workspace), makes ONE native call (the GIL is released while it runs) and
-returns the outputs as numpy arrays."""
+the slot array (feeds, variables and fresh outputs as numpy objects, constants
+and a per-thread workspace as raw pointers), makes ONE native call (the GIL is
+released while it runs) and returns the outputs as numpy arrays."""
 from __future__ import annotations
 
 import ctypes
@@ -10,12 +10,24 @@ import threading
 import numpy as np
 
 from jitflow import errors
+from jitflow.codegen.cpu import BOXED_KINDS, NDARRAY_DATA_OFFSET
 from jitflow.ir.schedule import CONST, OUTPUT, PARAM, VAR
 
-from . import counters as _stats
+from . import counters
 
 _ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
 STATUS_MESSAGES = {1: "Input is not invertible."}
+
+
+def _check_array_layout() -> bool:
+    """True when numpy's array object keeps its data pointer where codegen reads it."""
+    samples = [np.ones(3, np.float32), np.zeros((), np.int64), np.arange(12.0).reshape(3, 4)[1:]]
+    return all(ctypes.c_void_p.from_address(id(a) + NDARRAY_DATA_OFFSET).value == a.ctypes.data for a in samples)
+
+
+if not _check_array_layout():   # pragma: no cover - would need a numpy with another object layout
+    raise ImportError("jitflow: this numpy's array object layout differs from the one jitflow's calling "
+                      "convention reads (data pointer at offset 16); please report your numpy version")
 
 
 class Executable:
@@ -28,19 +40,25 @@ class Executable:
         self._optimized_ir = optimized_ir
         self._blas = blas
         self.schedule = schedule
-        self._plan = []                             # (slot, kind, ref, dtype, shape)
+        self.n_results = n_results
         self._consts = []
+        self._fixed = {}                            # slot -> raw pointer (constants)
+        self._param_slots, self._state_slots, self._outputs = [], [], []
+        self._workspace_slot = None
         for slot, buf in enumerate(schedule.slots):
             if buf is None:
-                self._plan.append((slot, "workspace", None, None, None))
-                continue
-            ref = buf.ref
-            if buf.kind == CONST:
-                array = np.asarray(ref, dtype=buf.dtype.np, order="C")
+                self._workspace_slot = slot
+            elif buf.kind == CONST:
+                array = np.asarray(buf.ref, dtype=buf.dtype.np, order="C")
                 self._consts.append(array)
-                ref = array.ctypes.data
-            self._plan.append((slot, buf.kind, ref, buf.dtype.np, buf.shape))
-        self.n_results = n_results
+                self._fixed[slot] = array.ctypes.data
+            elif buf.kind == PARAM:
+                self._param_slots.append((buf.ref, slot))
+            elif buf.kind == VAR:
+                self._state_slots.append((buf.ref, slot))
+            elif buf.kind == OUTPUT:
+                self._outputs.append((buf.ref, slot, buf.shape, buf.dtype.np))
+        assert {PARAM, VAR, OUTPUT} == set(BOXED_KINDS)
         self._local = threading.local()
 
     @property
@@ -58,33 +76,37 @@ class Executable:
             self._optimized_ir = cpu.compile_llvm_ir(self.llvm_ir, ()).optimized_ir
         return self._optimized_ir
 
-    def _workspace(self):
-        ws = getattr(self._local, "ws", None)
-        if ws is None:
-            ws = np.empty(max(self.workspace_bytes, 64) + 64, np.uint8)
-            self._local.ws = ws
-        address = ws.ctypes.data
-        return address + (-address) % 64
+    def _thread_slots(self):
+        """A slot array per thread, with constants and the workspace filled in once."""
+        slots = (ctypes.c_void_p * max(self.n_slots, 1))()
+        for slot, pointer in self._fixed.items():
+            slots[slot] = pointer
+        if self._workspace_slot is not None:
+            workspace = np.empty(max(self.workspace_bytes, 64) + 64, np.uint8)
+            address = workspace.ctypes.data
+            slots[self._workspace_slot] = address + (-address) % 64
+            self._local.workspace = workspace
+        self._local.slots = slots
+        self._local.address = ctypes.addressof(slots)
+        return slots
 
     def __call__(self, feeds, states) -> list:
-        """feeds: arrays of the tensor params; states: arrays of the !var params, in order."""
-        slots = (ctypes.c_void_p * self.n_slots)()
+        """feeds: C-contiguous arrays of the tensor params (right dtypes); states: the !var arrays."""
+        local = self._local
+        slots = getattr(local, "slots", None)
+        if slots is None:
+            slots = self._thread_slots()
+        for index, slot in self._param_slots:
+            slots[slot] = id(feeds[index])
+        for index, slot in self._state_slots:
+            slots[slot] = id(states[index])
         outputs = [None] * self.n_results
-        for slot, kind, ref, dtype, shape in self._plan:
-            if kind == PARAM:
-                slots[slot] = feeds[ref].ctypes.data
-            elif kind == VAR:
-                slots[slot] = states[ref].ctypes.data
-            elif kind == CONST:
-                slots[slot] = ref
-            elif kind == OUTPUT:
-                out = np.empty(shape, dtype)
-                outputs[ref] = out
-                slots[slot] = out.ctypes.data
-            else:
-                slots[slot] = self._workspace()
-        status = self._entry(ctypes.addressof(slots))
-        _stats.bump("launches")
+        for index, slot, shape, dtype in self._outputs:
+            out = np.empty(shape, dtype)
+            outputs[index] = out
+            slots[slot] = id(out)
+        status = self._entry(local.address)
+        counters.launched()
         if status:
             raise errors.InvalidArgumentError(None, None, STATUS_MESSAGES.get(status, f"kernel status {status}"))
         return outputs
