@@ -1,7 +1,8 @@
 """Library kernels: matmul (a call into the process's CBLAS GEMM when the
 runtime provides one, else a vectorizable i-k-j loop), matrix inversion
 (Gauss-Jordan with partial pivoting; returns status 1 when singular), and the
-Philox-4x32-10 random kernels. Kernels return i32 status (0 = ok)."""
+Philox-4x32-10 random kernels (state: [run counter, seed, seed2]). Kernels
+return i32 status (0 = ok)."""
 from __future__ import annotations
 
 import math
@@ -202,8 +203,8 @@ def emit_random(name: str, schedule, kernel: Kernel, declarations: set):
     run = fb.assign(f"atomicrmw add ptr %b{state.id}, i64 1 monotonic")
     run_lo = fb.assign(f"trunc i64 {run} to i32")
     run_hi = fb.assign(f"trunc i64 {fb.assign(f'lshr i64 {run}, 32')} to i32")
-    k0, k1 = node.attrs["seed"] & 0xFFFFFFFF, node.attrs["seed2"] & 0xFFFFFFFF
-    k0, k1 = k0 - (1 << 32) if k0 >= 1 << 31 else k0, k1 - (1 << 32) if k1 >= 1 << 31 else k1
+    seeds = [fb.load("i64", fb.gep("i64", f"%b{state.id}", str(k))) for k in (1, 2)]
+    k0, k1 = (fb.assign(f"trunc i64 {seed} to i32") for seed in seeds)
 
     def words_for(i, attempt):
         c0 = fb.assign(f"trunc i64 {i} to i32")

@@ -196,7 +196,7 @@ class JitFunction:
         entry.feed_dtypes = [t.dtype.np for t in lowered.feed_tensors]
         entry.fetch_results = lowered.fetch_results
         entry.out_treedef = out_treedef
-        entry.states = [np.zeros((), np.int64) for _ in lowered.rng_names]
+        entry.states = lowered.new_rng_states()
         entry.lowered = lowered
         entry.graph = graph
         return entry

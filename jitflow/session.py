@@ -143,9 +143,9 @@ class Session:
         for name, var_type in zip(lowered.var_names, lowered.var_types):
             if name not in self._variables:
                 self._variables[name] = np.zeros(var_type.shape, var_type.dtype.np)
-        for name in lowered.rng_names:
+        for name, state in zip(lowered.rng_names, lowered.new_rng_states()):
             if name not in self._variables:
-                self._variables[name] = np.zeros((), np.int64)
+                self._variables[name] = state
 
     def _as_target(self, x):
         if isinstance(x, Variable):

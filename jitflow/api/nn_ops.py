@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..framework.graph import get_default_graph
 from . import math_ops as m
-from .array_ops import constant, one_hot, squeeze
+from .array_ops import constant, one_hot, squeeze, zeros_like
 from .convert import convert_to_tensor
 from .random_ops import get_seed
 
@@ -76,13 +76,16 @@ def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None, name=None
 
 
 def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name=None):
-    """max(x, 0) - x * z + log(1 + exp(-|x|)): stable for large |x|."""
+    """max(x, 0) - x * z + log(1 + exp(-|x|)): stable for large |x|. Written with selects as
+    TF 1.x does, so the gradient at x == 0 is sigmoid(0) - z (abs'(0) = 0 would lose the 1/2)."""
     logits = convert_to_tensor(logits)
     labels = convert_to_tensor(labels, dtype=logits.dtype)
     with _scope(name or "logistic_loss"):
-        zeros = m.multiply(logits, 0.0)
-        relu_logits = m.maximum(logits, zeros)
-        softplus = m.log(m.add(m.exp(m.negative(m.abs(logits))), 1.0))
+        zeros = zeros_like(logits)
+        cond = m.greater_equal(logits, zeros)
+        relu_logits = m.where(cond, logits, zeros)
+        neg_abs_logits = m.where(cond, m.negative(logits), logits)
+        softplus = m.log(m.add(m.exp(neg_abs_logits), 1.0))
         return m.add(m.subtract(relu_logits, m.multiply(logits, labels)), softplus)
 
 

@@ -17,6 +17,7 @@ from ..ops import get_op
 from ..ops.registry import RANDOM, ShapeError
 from .graph import Operation, Tensor
 
+RNG_STATE_SIZE = 3
 STATE_OPS = ("read_var", "assign_var", "assign_add_var", "assign_sub_var")
 
 
@@ -29,6 +30,12 @@ class LoweredRun:
     rng_names: list[str]                # run-counter params of random ops, in order
     fetch_results: list[int | None]     # per fetch target: result index, None for Operations
     needs_initialized: list[str]        # variables read before any assignment in this run
+    rng_seeds: list[tuple]              # (seed, seed2) of each random op's state, in rng_names order
+
+    def new_rng_states(self) -> list:
+        """Fresh [run counter, seed, seed2] arrays for the random ops of this run."""
+        import numpy as np
+        return [np.array([0, s1, s2], np.int64) for s1, s2 in self.rng_seeds]
 
     @property
     def state_names(self) -> list[str]:
@@ -69,6 +76,7 @@ def lower_run(graph, targets, feeds: dict) -> LoweredRun:
             feed_tensors.append(t)
     var_params: dict[str, Value] = {}
     rng_params: dict[str, Value] = {}
+    rng_seeds: dict[str, tuple] = {}
     effect = Value(EFFECT, name="e0")
     nodes: list[Node] = []
     first_use: dict[str, str] = {}
@@ -97,14 +105,16 @@ def lower_run(graph, targets, feeds: dict) -> LoweredRun:
             first_use.setdefault(var.name, op._op)
             operands = [var] + [values[id(t)] for t in op.inputs[1:]] + [effect]
         elif opdef.kind == RANDOM:
+            # the seeds live in the op's state ([run counter, seed, seed2]), not in the code,
+            # so compiled kernels are shared by graphs that differ only in their seeds
             name = "rng:" + op.name
-            rng = rng_params.setdefault(name, Value(VarType(int64, ()), name=name))
-            operands = [rng]
-            if op.inputs:   # shape taken from a `like` tensor, now concrete
-                op_attrs = dict(op.attrs, shape=tuple(values[id(op.inputs[0])].shape))
-                results_of_op = _Emitter(nodes, op).node(op._op, operands, op_attrs).results
-                values[id(op.outputs[0])] = results_of_op[0]
-                continue
+            rng = rng_params.setdefault(name, Value(VarType(int64, (RNG_STATE_SIZE,)), name=name))
+            rng_seeds[name] = (op.attrs["seed"], op.attrs["seed2"])
+            shape = tuple(values[id(op.inputs[0])].shape) if op.inputs else op.attrs["shape"]
+            op_attrs = {"shape": shape, "dtype": op.attrs["dtype"]}
+            results_of_op = _Emitter(nodes, op).node(op._op, [rng], op_attrs).results
+            values[id(op.outputs[0])] = results_of_op[0]
+            continue
         else:
             operands = [values[id(t)] for t in op.inputs]
         attrs = {k: v for k, v in op.attrs.items() if not k.startswith("_")}
@@ -133,7 +143,7 @@ def lower_run(graph, targets, feeds: dict) -> LoweredRun:
     function = Function("run", all_params, nodes, results + [effect])
     needs_init = [name for name, first in first_use.items() if first != "assign_var"]
     return LoweredRun(function, feed_tensors, var_names, [var_params[n].type for n in var_names],
-                      list(rng_params), fetch_results, needs_init)
+                      list(rng_params), fetch_results, needs_init, [rng_seeds[n] for n in rng_params])
 
 
 class _Emitter:

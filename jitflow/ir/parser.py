@@ -22,6 +22,8 @@ from .types import EFFECT, TensorType, VarType, dtype_from_short, num_elements
 
 _PUNCT = set("()[]{}<>,:=?-")
 _WORD_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_DIGITS = set("0123456789")
+_NUMBER_CHARS = (_WORD_CHARS - {"_"}) | {"."}     # a malformed number is one token
 _SIGILS = {"%": "NAME", "@": "SYMBOL", "!": "BANG"}
 
 
@@ -79,9 +81,9 @@ def tokenize(text: str) -> list[Token]:
         elif ch == '"' or (ch == "@" and nxt == '"'):
             pos += ch == "@"
             kind, value, pos = ("SYMBOL" if ch == "@" else "STRING"), *_scan_string(text, pos, fail)
-        elif ch.isdigit() or (ch == "-" and nxt.isdigit()):
+        elif ch in _DIGITS or (ch == "-" and nxt in _DIGITS):
             pos = start + 1
-            while pos < len(text) and (text[pos].isalnum() or text[pos] == "." or
+            while pos < len(text) and (text[pos] in _NUMBER_CHARS or
                                        (text[pos] in "+-" and text[pos - 1] in "eE")):
                 pos += 1
             value = text[start:pos]
@@ -100,7 +102,7 @@ def tokenize(text: str) -> list[Token]:
             kind, value = _SIGILS[ch], text[start + 1:pos]
             if not value:
                 fail(f"expected a name after '{ch}'", start + 1)
-        elif ch.isalpha() or ch == "_":
+        elif ch in _WORD_CHARS:
             pos = scan(pos, _WORD_CHARS)
             kind, value = "IDENT", text[start:pos]
             raw_after_colon |= value in ("blob", "sha256") and text.startswith("<", pos)
@@ -382,7 +384,8 @@ class _Parser:
 
 def _parse_location(comment: str | None) -> tuple[SourceLoc | None, str]:
     """`file.py:12 [scope]` / `file.py:12` / `[scope]` -> (loc, scope); anything else is ignored."""
-    body = (comment or "").strip()
+    body = (comment or "").rstrip()
+    body = body[1:] if body.startswith(" ") else body     # the printer writes '# ' + text
     if body.startswith("[") and body.endswith("]"):
         return None, body[1:-1]
     for colon in (i for i, ch in enumerate(body) if ch == ":"):

@@ -92,10 +92,21 @@ def _extremum_grad(b, op, g):
 
 
 def _prod_grad(b, op, g):
+    """d prod / d x_i = product of the other elements (as TF 1.x, also where some x are 0):
+    with p = product of the nonzero elements and z = the number of zeros in the reduced slice,
+    it is p / x_i where z == 0, p at the zero where z == 1, and 0 everywhere else."""
     x = op.inputs[0]
-    axes = op.attrs["axes"]
-    spread = b.broadcast_grad(b.mul(g[0], op.outputs[0]), x, axes)
-    return [b.div(spread, x)]
+    axes, keep = op.attrs["axes"], op.attrs.get("keepdims", False)
+    zero, one = b.zeros_like(x), b.ones_like(x)
+    is_zero = b.cmp("equal", x, zero)
+    nonzero = b.select(is_zero, one, x)
+    prod_nonzero = b.broadcast_grad(b.op("reduce_prod", [nonzero], {"axes": tuple(axes), "keepdims": keep}),
+                                    x, axes)
+    zeros = b.broadcast_grad(b.reduce_sum(b.cast(is_zero, x.dtype), axes, keep), x, axes)
+    others = b.select(is_zero,
+                      b.select(b.cmp("equal", zeros, one), prod_nonzero, zero),
+                      b.select(b.cmp("equal", zeros, zero), b.div(prod_nonzero, nonzero), zero))
+    return [b.mul(b.broadcast_grad(g[0], x, axes), others)]
 
 
 from .registry import get_op as _get_op  # noqa: E402

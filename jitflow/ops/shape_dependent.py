@@ -123,7 +123,7 @@ scatter_slice = define_op("scatter_slice", LAYOUT, _scatter_infer, reference=_sc
 # ---- gradient rules (so gradients of gradients work) ---------------------------------
 sum_to_shape.grad = lambda b, op, g: [b.op("broadcast_to_like", [g[0], op.inputs[0]]), None]
 broadcast_grad.grad = lambda b, op, g: [
-    b.op("reduce_to_like", [g[0], op.inputs[0], op.outputs[0]], {"axes": op.attrs["axes"],
+    b.op("reduce_to_like", [g[0], op.inputs[1], op.inputs[0]], {"axes": op.attrs["axes"],
                                                                 "mean": op.attrs.get("mean", False)}), None]
 reshape_like.grad = lambda b, op, g: [b.reshape_like(g[0], op.inputs[0]), None]
 slice_grad.grad = lambda b, op, g: [b.op("strided_slice", [g[0]], {k: op.attrs[k] for k in ("begin", "stride", "size")}),
