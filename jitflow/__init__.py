@@ -16,6 +16,9 @@ from .api.math_ops import (abs, add, add_n, argmax, argmin, cast, div, divide, e
                            reduce_prod, reduce_sum, relu, rsqrt, sigmoid, sign, sqrt, square, stop_gradient,
                            subtract, tanh, to_float, to_int32, to_int64, truediv, where)
 from .autodiff import gradients  # noqa: F401
+from .api.control_flow import cond  # noqa: F401
+from .api.variable_scope import (AUTO_REUSE, VariableScope, get_variable, get_variable_scope,  # noqa: F401
+                                 variable_scope)
 from .jit import JitFunction, jit  # noqa: F401
 from .transforms import grad, value_and_grad  # noqa: F401
 from .api.clip_ops import clip_by_global_norm, clip_by_value, global_norm  # noqa: F401

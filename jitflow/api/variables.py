@@ -4,6 +4,7 @@ read op, and the methods users call (`assign`, `eval`, `initializer`, ...);
 from __future__ import annotations
 
 from ..framework.graph import GraphKeys, Operation, Tensor, get_default_graph
+from ..source_info import user_location
 from .convert import convert_to_tensor
 
 
@@ -15,6 +16,8 @@ class Variable:
         if initial_value is None:
             raise ValueError("initial_value must be specified.")
         graph = get_default_graph()
+        loc = user_location()
+        self._creation_site = loc.long() if loc else "<unknown location>"
         with graph.name_scope(name or "Variable") as scope:
             op_name = scope[:-1]
             with graph.name_scope("Initializer"), graph.control_dependencies(None):

@@ -33,6 +33,7 @@ class GraphKeys:
     SAVERS = "savers"
 
 
+_CONDITIONAL_UPDATES = ("assign_var", "assign_add_var", "assign_sub_var")
 _VALID_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/]*$")
 
 
@@ -159,6 +160,7 @@ class Graph:
         self.seed = None
         self._version = 0
         self._variable_store = None      # used by get_variable / variable_scope
+        self._cond_stack: list = []       # (pred, branch) frames of enclosing tf.cond branches
 
     # --- default graph
     @contextlib.contextmanager
@@ -261,6 +263,8 @@ class Graph:
                 raise ValueError(f"Tensor {t.name} must be from the same graph as the other inputs "
                                  f"of {name or opdef.tf_name or op_name} (at {loc}). Inside @jit, pass "
                                  f"tensors and parameters as arguments instead of capturing them.")
+        if self._cond_stack and op_name in _CONDITIONAL_UPDATES:
+            inputs = self._conditional_update(op_name, list(inputs))
         if output_types is None:
             output_types = infer_types(opdef, [t._type for t in inputs], attrs, op_name, loc)
         with self._lock:
@@ -276,6 +280,30 @@ class Graph:
             self._by_name[op.name] = op
             self._version += 1
         return op
+
+    # --- tf.cond support: variable updates inside a branch only take effect when it is taken
+    @contextlib.contextmanager
+    def _cond_branch(self, pred, taken_when: bool):
+        self._cond_stack.append((pred, taken_when))
+        try:
+            yield
+        finally:
+            self._cond_stack.pop()
+
+    def _conditional_update(self, op_name, inputs):
+        handle, value = inputs[0], inputs[1]
+        frames, self._cond_stack = self._cond_stack, []
+        try:
+            for pred, taken_when in frames:
+                cond = pred if taken_when else self.create_op("logical_not", [pred]).outputs[0]
+                if op_name == "assign_var":
+                    keep = self.create_op("read_var", [handle]).outputs[0]
+                else:
+                    keep = self.create_op("fill_like", [value], {"value": 0, "dtype": value.dtype}).outputs[0]
+                value = self.create_op("select", [cond, value, keep]).outputs[0]
+        finally:
+            self._cond_stack = frames
+        return [handle, value] + inputs[2:]
 
     def get_operations(self):
         return list(self._ops)

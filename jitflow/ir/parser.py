@@ -25,6 +25,7 @@ _WORD_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 _DIGITS = set("0123456789")
 _NUMBER_CHARS = (_WORD_CHARS - {"_"}) | {"."}     # a malformed number is one token
 _SIGILS = {"%": "NAME", "@": "SYMBOL", "!": "BANG"}
+_SPECIAL_TOKENS = {"EOF": "end of input", "NEWLINE": "end of line", "STRING": "a string"}
 
 
 class IRParseError(ValueError):
@@ -42,8 +43,10 @@ class Token(NamedTuple):
     col: int
 
     def describe(self) -> str:
-        special = {"EOF": "end of input", "NEWLINE": "end of line", "STRING": "a string"}
-        return special.get(self.kind) or f"'{dict(NAME='%', SYMBOL='@', BANG='!').get(self.kind, '')}{self.text}'"
+        if self.kind in _SPECIAL_TOKENS:
+            return _SPECIAL_TOKENS[self.kind]
+        sigil = next((s for s, kind in _SIGILS.items() if kind == self.kind), "")
+        return f"'{sigil}{self.text}'"
 
 
 def tokenize(text: str) -> list[Token]:
