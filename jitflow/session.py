@@ -56,11 +56,12 @@ def _session_for(session, graph):
 
 
 class _Compiled:
-    __slots__ = ("executable", "lowered")
+    __slots__ = ("executable", "lowered", "ready")
 
     def __init__(self, executable, lowered):
         self.executable = executable
         self.lowered = lowered
+        self.ready = False
 
 
 class Session:
@@ -69,7 +70,7 @@ class Session:
         self._variables: dict[str, np.ndarray] = {}
         self._closed = False
         self._compiled: dict = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._default_context = None
 
     # --- context management
@@ -113,10 +114,16 @@ class Session:
                tuple((id(t), a.shape, a.dtype.str) for t, a in feeds.items()))
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = self._compile(targets, feeds)
-            self._compiled[key] = compiled
+            with self._lock:   # one compile per signature, even when threads race to it
+                compiled = self._compiled.get(key)
+                if compiled is None:
+                    compiled = self._compile(targets, feeds)
+                    self._compiled[key] = compiled
         lowered = compiled.lowered
-        self._check_initialized(lowered)
+        if not compiled.ready:   # variables are never removed from an open session: check until all exist
+            with self._lock:
+                self._check_initialized(lowered)
+            compiled.ready = True
         feed_arrays = [feeds[t] for t in lowered.feed_tensors]
         states = [self._variables[name] for name in lowered.state_names]
         outputs = compiled.executable(feed_arrays, states)
