@@ -19,7 +19,7 @@ import llvmlite.binding as llvm
 from jitflow.ir.schedule import Schedule
 
 from . import library, loops
-from .scalar_llvm import ipow_helper
+from .scalar_llvm import exp_f32_helper, ipow_helper
 
 ENTRY = "jf_entry"
 _init_lock = threading.Lock()
@@ -84,7 +84,11 @@ def generate_llvm_ir(schedule: Schedule, blas: bool) -> tuple[str, tuple]:
     entry = _entry_function(schedule, calls)
     parts, imports = [], []
     for decl in sorted(declarations, key=str):
-        if isinstance(decl, tuple) and decl[0] == "helper":
+        if isinstance(decl, tuple) and decl[0] == "helper" and decl[1] == "jf_exp":
+            helper = exp_f32_helper()
+            parts.append("\n".join(line for line in helper.splitlines()
+                                    if not (line.startswith("declare") and line in declarations)))
+        elif isinstance(decl, tuple) and decl[0] == "helper":
             from jitflow.ir.types import as_dtype
             parts.append(ipow_helper(as_dtype(decl[2])))
         elif isinstance(decl, tuple) and decl[0] == "philox":
