@@ -19,6 +19,7 @@ import llvmlite.binding as llvm
 from jitflow.ir.schedule import Schedule
 
 from . import library, loops
+from .loops import PHASE_FINISH, PHASE_INIT, PHASE_MAIN
 from .scalar_llvm import exp_f32_helper, ipow_helper
 
 ENTRY = "jf_entry"
@@ -44,7 +45,7 @@ def _initialize():
 def target_fingerprint() -> str:
     state = _initialize()
     return f"{state['triple']}|{state['cpu']}|{state['features']}|llvmlite {llvmlite.__version__}|" \
-           f"llvm {'.'.join(map(str, llvm.llvm_version_info))}"
+           f"llvm {'.'.join(map(str, llvm.llvm_version_info))}|threads {num_threads()}"
 
 
 @dataclass
@@ -62,10 +63,12 @@ def generate_llvm_ir(schedule: Schedule, blas: bool) -> tuple[str, tuple]:
     for index, kernel in enumerate(schedule.kernels):
         name = f"k{index}_{kernel.kind}"
         returns_status = False
+        info = None
         if kernel.kind == "loop":
-            text, buffers = loops.emit_loop_kernel(name, schedule, kernel, declarations)
+            text, buffers, info = loops.emit_loop_kernel(name, schedule, kernel, declarations)
         elif kernel.kind == "reduce":
-            text, buffers = loops.emit_reduce_kernel(name, schedule, kernel, declarations)
+            text, buffers, *rest = loops.emit_reduce_kernel(name, schedule, kernel, declarations)
+            info = rest[0] if rest else None
         elif kernel.kind == "concat":
             text, buffers = loops.emit_concat_kernel(name, schedule, kernel, declarations)
         elif kernel.kind == "scatter":
@@ -80,7 +83,10 @@ def generate_llvm_ir(schedule: Schedule, blas: bool) -> tuple[str, tuple]:
         else:
             raise NotImplementedError(f"no CPU kernel for {kernel.root.node.describe()}")
         functions.append(text)
-        calls.append((name, buffers, returns_status))
+        threads = _threads_for(info)
+        if threads > 1:
+            functions.append(_chunk_function(name, buffers))
+        calls.append((name, buffers, returns_status, info, threads))
     entry = _entry_function(schedule, calls)
     parts, imports = [], []
     for decl in sorted(declarations, key=str):
@@ -139,9 +145,15 @@ def _entry_function(schedule: Schedule, calls) -> str:
             lines.append(f"  %slot{buf.id} = getelementptr inbounds ptr, ptr %slots, i64 {buf.slot}")
             lines.append(f"  %buf{buf.id} = load ptr, ptr %slot{buf.id}")
         pointers[buf.id] = f"%buf{buf.id}"
-    for n, (name, buffers, returns_status) in enumerate(calls):
+    uses_threads = False
+    for n, (name, buffers, returns_status, info, threads) in enumerate(calls):
         args = ", ".join(f"ptr {pointers[b.id]}" for b in buffers)
-        if returns_status:
+        if info is not None and threads > 1:
+            lines.extend(_parallel_call(n, name, buffers, pointers, info, threads))
+            uses_threads = True
+        elif info is not None:
+            lines.append(f"  call void @{name}({args}, i64 0, i64 {info.extent}, i32 7)")
+        elif returns_status:
             lines.append(f"  %st{n} = call i32 @{name}({args})")
             lines.append(f"  %bad{n} = icmp ne i32 %st{n}, 0")
             lines.append(f"  br i1 %bad{n}, label %fail{n}, label %ok{n}")
@@ -154,7 +166,102 @@ def _entry_function(schedule: Schedule, calls) -> str:
     lines += restore + ["  ret i32 0", "}", ""]
     if x86:
         lines += ["declare void @llvm.x86.sse.stmxcsr(ptr)", "declare void @llvm.x86.sse.ldmxcsr(ptr)", ""]
+    if uses_threads:
+        lines += ["declare i32 @pthread_create(ptr, ptr, ptr, ptr)", "declare i32 @pthread_join(i64, ptr)", ""]
     return "\n".join(lines)
+
+
+# ---- threads: large loops are split across the cores ------------------------------------------
+PARALLEL_MIN_WORK = 1 << 18   # innermost iterations below which a thread costs more than it saves
+
+
+def num_threads() -> int:
+    """Worker count for parallel loops: JITFLOW_NUM_THREADS, else the CPUs this process may use."""
+    import os
+    explicit = os.environ.get("JITFLOW_NUM_THREADS")
+    if explicit:
+        return max(1, int(explicit))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:   # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _threads_for(info) -> int:
+    if info is None or not info.splittable or info.work < PARALLEL_MIN_WORK:
+        return 1
+    return max(1, min(num_threads(), info.extent))
+
+
+def _args_type(buffers) -> str:
+    return f"{{ [{len(buffers)} x ptr], i64, i64 }}"
+
+
+def _chunk_function(name: str, buffers) -> str:
+    """`ptr name_chunk(ptr args)`: the pthread start routine running one slice of the outer loop."""
+    at = _args_type(buffers)
+    x86 = _initialize()["triple"].startswith("x86_64")
+    lines = [f"define internal ptr @{name}_chunk(ptr %args) nounwind {{", "entry:"]
+    if x86:
+        lines += ["  %mx = alloca i32, align 4", "  call void @llvm.x86.sse.stmxcsr(ptr %mx)",
+                  "  %mx.v = load i32, ptr %mx", f"  %mx.f = or i32 %mx.v, {FLUSH_DENORMALS}",
+                  "  store i32 %mx.f, ptr %mx", "  call void @llvm.x86.sse.ldmxcsr(ptr %mx)"]
+    args = []
+    for i, buf in enumerate(buffers):
+        lines.append(f"  %p{i}.a = getelementptr inbounds {at}, ptr %args, i32 0, i32 0, i32 {i}")
+        lines.append(f"  %p{i} = load ptr, ptr %p{i}.a")
+        args.append(f"ptr %p{i}")
+    lines += [f"  %start.a = getelementptr inbounds {at}, ptr %args, i32 0, i32 1",
+              "  %start = load i64, ptr %start.a",
+              f"  %stop.a = getelementptr inbounds {at}, ptr %args, i32 0, i32 2",
+              "  %stop = load i64, ptr %stop.a",
+              f"  call void @{name}({', '.join(args)}, i64 %start, i64 %stop, i32 {PHASE_MAIN})",
+              "  ret ptr null", "}", ""]
+    return "\n".join(lines)
+
+
+def _parallel_call(n: int, name: str, buffers, pointers, info, threads: int) -> list:
+    """Init phase here, the outer loop split in `threads` slices (the caller runs the first), join, finish."""
+    at = _args_type(buffers)
+    args = ", ".join(f"ptr {pointers[b.id]}" for b in buffers)
+    lines = [f"  call void @{name}({args}, i64 0, i64 {info.extent}, i32 {PHASE_INIT})",
+             f"  %tids{n} = alloca [{threads} x i64], align 8",
+             f"  %argv{n} = alloca [{threads} x {at}], align 8",
+             f"  %spawned{n} = alloca [{threads} x i32], align 4"]
+    bounds = [info.extent * t // threads for t in range(threads + 1)]
+    for t in range(threads):
+        a = f"%a{n}_{t}"
+        lines.append(f"  {a} = getelementptr inbounds [{threads} x {at}], ptr %argv{n}, i32 0, i32 {t}")
+        for i, buf in enumerate(buffers):
+            lines.append(f"  %a{n}_{t}_{i} = getelementptr inbounds {at}, ptr {a}, i32 0, i32 0, i32 {i}")
+            lines.append(f"  store ptr {pointers[buf.id]}, ptr %a{n}_{t}_{i}")
+        for field, value in ((1, bounds[t]), (2, bounds[t + 1])):
+            lines.append(f"  %a{n}_{t}_f{field} = getelementptr inbounds {at}, ptr {a}, i32 0, i32 {field}")
+            lines.append(f"  store i64 {value}, ptr %a{n}_{t}_f{field}")
+    for t in range(1, threads):
+        tid = f"%tid{n}_{t}"
+        lines += [f"  {tid} = getelementptr inbounds [{threads} x i64], ptr %tids{n}, i32 0, i32 {t}",
+                  f"  %rc{n}_{t} = call i32 @pthread_create(ptr {tid}, ptr null, ptr @{name}_chunk, ptr %a{n}_{t})",
+                  f"  %sp{n}_{t} = getelementptr inbounds [{threads} x i32], ptr %spawned{n}, i32 0, i32 {t}",
+                  f"  store i32 %rc{n}_{t}, ptr %sp{n}_{t}",
+                  f"  %failed{n}_{t} = icmp ne i32 %rc{n}_{t}, 0",
+                  f"  br i1 %failed{n}_{t}, label %inline{n}_{t}, label %next{n}_{t}",
+                  f"inline{n}_{t}:",   # no thread: run the slice here
+                  f"  %in{n}_{t} = call ptr @{name}_chunk(ptr %a{n}_{t})",
+                  f"  br label %next{n}_{t}",
+                  f"next{n}_{t}:"]
+    lines.append(f"  %own{n} = call ptr @{name}_chunk(ptr %a{n}_0)")
+    for t in range(1, threads):
+        lines += [f"  %spv{n}_{t} = load i32, ptr %sp{n}_{t}",
+                  f"  %dojoin{n}_{t} = icmp eq i32 %spv{n}_{t}, 0",
+                  f"  br i1 %dojoin{n}_{t}, label %join{n}_{t}, label %joined{n}_{t}",
+                  f"join{n}_{t}:",
+                  f"  %tidv{n}_{t} = load i64, ptr %tid{n}_{t}",
+                  f"  %jr{n}_{t} = call i32 @pthread_join(i64 %tidv{n}_{t}, ptr null)",
+                  f"  br label %joined{n}_{t}",
+                  f"joined{n}_{t}:"]
+    lines.append(f"  call void @{name}({args}, i64 0, i64 {info.extent}, i32 {PHASE_FINISH})")
+    return lines
 
 
 def compile_llvm_ir(text: str, imports: tuple) -> CompiledModule:

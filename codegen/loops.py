@@ -8,6 +8,8 @@ vanish, and the DAG is lowered inside the innermost loop, which LLVM vectorizes.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from jitflow.ir.schedule import Kernel, Schedule
 from jitflow.ir.types import num_elements
 from jitflow.ops import get_op
@@ -150,9 +152,29 @@ class LoopEmitter:
         self.fb.store(mem, value, ptr)
 
 
-def _function(name, buffers):
+def _function(name, buffers, ranged=False):
     params = [f"ptr noalias %b{b.id}" for b in buffers]
+    if ranged:
+        params += ["i64 %start", "i64 %stop", "i32 %phases"]
     return FunctionBuilder(name, params, attrs="nounwind")
+
+
+@dataclass
+class RangeInfo:
+    """A kernel whose outermost loop runs over [%start, %stop): the entry may split it
+    across threads. `%phases` selects init (1), main loop (2) and finalize (4) work."""
+
+    extent: int            # iterations of the outermost loop
+    work: int              # total innermost iterations (decides whether threads pay off)
+    splittable: bool       # chunks of the outer loop write disjoint outputs
+
+
+PHASE_INIT, PHASE_MAIN, PHASE_FINISH = 1, 2, 4
+
+
+def _phase(fb, bit):
+    flag = fb.assign(f"and i32 %phases, {bit}")
+    return fb.if_(fb.assign(f"icmp ne i32 {flag}, 0"))
 
 
 def _ptr_table(buffers):
@@ -172,23 +194,25 @@ def emit_loop_kernel(name: str, schedule: Schedule, kernel: Kernel, declarations
     buffers[kernel.out.id] = kernel.out
     buffers = list(buffers.values())
     affines = [load.attr[2] for load in builder.s.loads] + [out_affine] + _index_affines(builder)
-    fb = _function(name, buffers)
     groups = plan_groups(shape, affines)
+    fb = _function(name, buffers, ranged=bool(groups))
     em = LoopEmitter(fb, declarations, _ptr_table(buffers), shape, groups)
-    _nest(em, 0, lambda: em.store(kernel.out, out_affine, em.value(expr), kernel.update))
-    return fb.render(), buffers
+    _nest(em, 0, lambda: em.store(kernel.out, out_affine, em.value(expr), kernel.update), ranged=bool(groups))
+    info = RangeInfo(em.group_extent(0), num_elements(shape), True) if groups else None
+    return fb.render(), buffers, info
 
 
 def _index_affines(builder):
     return [n.attr[2] for n in builder.s.indices]
 
 
-def _nest(em: LoopEmitter, g: int, body):
+def _nest(em: LoopEmitter, g: int, body, ranged: bool = False):
     if g == len(em.groups):
         em.memo.clear()
         body()
         return
-    with em.fb.loop("0", str(em.group_extent(g)), f"g{g}_") as var:
+    start, stop = ("%start", "%stop") if ranged and g == 0 else ("0", str(em.group_extent(g)))
+    with em.fb.loop(start, stop, f"g{g}_") as var:
         em.vars[g] = var
         _nest(em, g + 1, body)
 
@@ -231,46 +255,54 @@ def emit_reduce_kernel(name: str, schedule: Schedule, kernel: Kernel, declaratio
     buffers = dict(builder.buffers_used)
     buffers[kernel.out.id] = kernel.out
     buffers = list(buffers.values())
-    fb = _function(name, buffers)
     dtype, out = kernel.out.dtype, kernel.out
     t = llvm_type(dtype)
     n_out = num_elements(out.shape)
     ptrs = _ptr_table(buffers)
-    with fb.loop("0", str(n_out), "init") as i:
-        fb.store(t, _identity(kind, dtype), fb.gep(t, ptrs[out.id], i))
     affines = [load.attr[2] for load in builder.s.loads] + [out_affine] + _index_affines(builder)
     groups = plan_groups(in_shape, affines)
+    fb = _function(name, buffers, ranged=True)
     em = LoopEmitter(fb, declarations, ptrs, in_shape, groups)
     inner_reduced = bool(groups) and groups[-1][-1] in axes
+    with _phase(fb, PHASE_INIT):
+        with fb.loop("0", str(n_out), "init") as i:
+            fb.store(t, _identity(kind, dtype), fb.gep(t, ptrs[out.id], i))
 
     def accumulate_into_out():
         ptr = em.address(out, out_affine)
         old = fb.load(t, ptr)
         fb.store(t, _combine(em.low, kind, dtype, old, em.value(expr)), ptr)
 
-    if not inner_reduced or not groups:
-        _nest(em, 0, accumulate_into_out)
-    else:
-        _reduce_nest(em, 0, out, out_affine, expr, kind, dtype)
+    with _phase(fb, PHASE_MAIN):
+        if not groups:
+            _nest(em, 0, accumulate_into_out)
+        elif not inner_reduced:
+            _nest(em, 0, accumulate_into_out, ranged=True)
+        else:
+            _reduce_nest(em, 0, out, out_affine, expr, kind, dtype)
     if kind == "mean":
         count = num_elements([in_shape[a] for a in axes])
-        with fb.loop("0", str(n_out), "fin") as i:
-            ptr = fb.gep(t, ptrs[out.id], i)
-            value = fb.load(t, ptr)
-            if dtype.is_floating:
-                result = fb.assign(f"fdiv {t} {value}, {literal(float(count), dtype)}")
-            else:
-                result = fb.assign(f"sdiv {t} {value}, {max(count, 1)}")
-            fb.store(t, result, ptr)
-    return fb.render(), buffers
+        with _phase(fb, PHASE_FINISH):
+            with fb.loop("0", str(n_out), "fin") as i:
+                ptr = fb.gep(t, ptrs[out.id], i)
+                value = fb.load(t, ptr)
+                if dtype.is_floating:
+                    result = fb.assign(f"fdiv {t} {value}, {literal(float(count), dtype)}")
+                else:
+                    result = fb.assign(f"sdiv {t} {value}, {max(count, 1)}")
+                fb.store(t, result, ptr)
+    extent = em.group_extent(0) if groups else 1
+    splittable = bool(groups) and groups[0][0] not in axes
+    return fb.render(), buffers, RangeInfo(extent, num_elements(in_shape), splittable)
 
 
 def _reduce_nest(em: LoopEmitter, g: int, out, out_affine, expr, kind, dtype):
     fb, t = em.fb, llvm_type(dtype)
+    start, stop = ("%start", "%stop") if g == 0 else ("0", str(em.group_extent(g)))
     if g == len(em.groups) - 1:
         acc = fb.alloca(t)
         fb.store(t, _identity(kind, dtype), acc)
-        with fb.loop("0", str(em.group_extent(g)), f"r{g}_") as var:
+        with fb.loop(start, stop, f"r{g}_") as var:
             em.vars[g] = var
             em.memo.clear()
             current = fb.load(t, acc)
@@ -282,7 +314,7 @@ def _reduce_nest(em: LoopEmitter, g: int, out, out_affine, expr, kind, dtype):
         old = fb.load(t, ptr)
         fb.store(t, _combine(em.low, kind, dtype, old, total), ptr)
         return
-    with fb.loop("0", str(em.group_extent(g)), f"g{g}_") as var:
+    with fb.loop(start, stop, f"g{g}_") as var:
         em.vars[g] = var
         _reduce_nest(em, g + 1, out, out_affine, expr, kind, dtype)
 

@@ -5,6 +5,7 @@ released while it runs) and returns the outputs as numpy arrays."""
 from __future__ import annotations
 
 import ctypes
+import sys
 import threading
 
 import numpy as np
@@ -17,6 +18,7 @@ from . import counters
 
 _ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
 STATUS_MESSAGES = {1: "Input is not invertible."}
+REUSE_MIN_BYTES = 1 << 20   # outputs at least this large are recycled when the caller dropped them
 
 
 def _check_array_layout() -> bool:
@@ -57,7 +59,7 @@ class Executable:
             elif buf.kind == VAR:
                 self._state_slots.append((buf.ref, slot))
             elif buf.kind == OUTPUT:
-                self._outputs.append((buf.ref, slot, buf.shape, buf.dtype.np))
+                self._outputs.append((buf.ref, slot, buf.shape, buf.dtype.np, buf.nbytes >= REUSE_MIN_BYTES))
         assert {PARAM, VAR, OUTPUT} == set(BOXED_KINDS)
         self._local = threading.local()
 
@@ -87,6 +89,7 @@ class Executable:
             slots[self._workspace_slot] = address + (-address) % 64
             self._local.workspace = workspace
         self._local.slots = slots
+        self._local.recycled = [None] * self.n_results
         self._local.address = ctypes.addressof(slots)
         return slots
 
@@ -101,8 +104,16 @@ class Executable:
         for index, slot in self._state_slots:
             slots[slot] = id(states[index])
         outputs = [None] * self.n_results
-        for index, slot, shape, dtype in self._outputs:
-            out = np.empty(shape, dtype)
+        recycled = local.recycled
+        for index, slot, shape, dtype, reusable in self._outputs:
+            out = recycled[index] if reusable else None
+            # a large output of the previous call that nobody else references any more is reused:
+            # its pages are already mapped, so no first-touch page faults (which cost more than
+            # the arithmetic for a fresh 64 MB result)
+            if out is None or sys.getrefcount(out) > 3:
+                out = np.empty(shape, dtype)
+            if reusable:
+                recycled[index] = out
             outputs[index] = out
             slots[slot] = id(out)
         status = self._entry(local.address)
