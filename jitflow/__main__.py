@@ -3,6 +3,7 @@
   python -m jitflow demo                      the main job (seed programs, regression, timings)
   python -m jitflow cache info | clear        the persistent kernel cache
   python -m jitflow dump SCRIPT.py:FUNCTION   IR, fused kernels, LLVM IR and assembly of a jitted function
+  python -m jitflow bench [--only W1,W4] [--peers numpy|all] [--json PATH]
 
 `dump` imports SCRIPT (its `if __name__ == "__main__":` block does not run),
 takes FUNCTION (a function or a `jitflow.jit` function) and example arguments
@@ -67,6 +68,18 @@ def _dump(target: str, show_asm: bool) -> int:
     return 0
 
 
+def _bench(argv) -> int:
+    from pathlib import Path
+    bench_dir = Path(__file__).resolve().parent.parent / "bench"
+    if not (bench_dir / "run.py").exists():
+        print("the benchmark suite lives in the repository's bench/ directory; run this from a clone "
+              "(pip install -e .)", file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(bench_dir))
+    import run
+    return run.main(argv)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m jitflow")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -76,6 +89,11 @@ def main(argv=None):
     dump = sub.add_parser("dump", help="print IR / LLVM IR / assembly of SCRIPT.py:FUNCTION")
     dump.add_argument("target")
     dump.add_argument("--asm", action="store_true", help="also print the native assembly")
+    sub.add_parser("bench", help="benchmarks W1-W8 against numpy and installed peers (see bench/run.py)",
+                   add_help=False)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "bench":
+        return _bench(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import main as demo_main

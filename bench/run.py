@@ -1,0 +1,176 @@
+"""Runs the workloads side by side and prints one table per workload.
+
+    python -m jitflow bench [--only W1,W4] [--peers numpy|all|numpy,jax] [--json PATH]
+
+Each system runs in its own process (TF, JAX and torch thread pools disturb
+each other and jitflow on 2 cores); jitflow and numpy always run. A missing
+peer is skipped with a note. The same run measures the machine's limits
+(triad bandwidth, FMA peak) and W8, the time to the first W4 step in a fresh
+process with a cold and then a warm kernel cache. The JSON file holds, per
+workload and system, the median seconds (and min/max).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORKLOADS = ("W1", "W2", "W3a", "W3b", "W4", "W5-jit", "W5-session", "W6", "W7")
+PEERS = ("numpy", "jax", "torch")
+TIME_BUDGET = 1.0          # seconds of timed work per (workload, system), at least MIN_REPEATS runs
+MIN_REPEATS = 5
+
+
+def time_callable(fn) -> dict:
+    fn()
+    times = []
+    deadline = time.perf_counter() + TIME_BUDGET
+    inner = 1
+    start = time.perf_counter()
+    fn()
+    single = time.perf_counter() - start
+    if single < 1e-4:                       # tiny calls: time batches, report per call
+        inner = max(1, int(1e-3 / max(single, 1e-7)))
+    while len(times) < MIN_REPEATS or (time.perf_counter() < deadline and len(times) < 200):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - start) / inner)
+    return {"median": statistics.median(times), "min": min(times), "max": max(times), "runs": len(times)}
+
+
+def worker(system: str, only) -> dict:
+    """Runs in a child process: one system, the selected workloads."""
+    sys.path.insert(0, str(HERE))
+    import workloads
+    try:
+        builders = workloads.SYSTEMS[system]()
+    except ImportError as exc:
+        return {"skipped": f"{system} is not installed ({exc.name})"}
+    results = {}
+    for name in only:
+        builder = builders.get(name) or (builders.get("W5-jit") if name == "W5-session" and system != "jitflow"
+                                         else None)
+        if builder is None or (name == "W5-session" and system != "jitflow"):
+            continue
+        results[name] = time_callable(builder())
+    return results
+
+
+def run_system(system: str, only) -> dict:
+    code = (f"import sys, json; sys.path.insert(0, {str(HERE)!r}); import run; "
+            f"print('@@' + json.dumps(run.worker({system!r}, {list(only)!r})))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
+    for line in proc.stdout.splitlines():
+        if line.startswith("@@"):
+            return json.loads(line[2:])
+    return {"skipped": f"{system} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else '?'}"}
+
+
+W8_SCRIPT = """
+import time
+start = time.perf_counter()
+import sys
+sys.path.insert(0, {here!r})
+import workloads
+step = workloads.jitflow_workloads()["W4"]()
+step()
+print("@@", time.perf_counter() - start)
+"""
+
+
+def measure_w8() -> dict:
+    """Time to the first W4 step (import + build + compile + run) in fresh processes."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, JITFLOW_CACHE_DIR=cache)
+        out = {}
+        for label in ("cold", "warm"):
+            proc = subprocess.run([sys.executable, "-c", W8_SCRIPT.format(here=str(HERE))], env=env,
+                                  capture_output=True, text=True, timeout=600)
+            seconds = [float(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("@@")]
+            out[label] = seconds[0] if seconds else None
+        return out
+
+
+def fraction_of_limit(name, median, limits):
+    import workloads
+    kind, amount = workloads.WORK.get(name, (None, None))
+    if kind == "bytes":
+        return amount / median / limits["bandwidth_bytes_per_s"]
+    if kind == "flops":
+        return amount / median / limits["fma_flops_per_s"]
+    return None
+
+
+def format_seconds(s: float) -> str:
+    if s >= 1:
+        return f"{s:.3f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.3f} ms"
+    return f"{s * 1e6:.2f} us"
+
+
+def print_tables(results: dict, limits: dict):
+    for name in WORKLOADS:
+        rows = [(system, r[name]) for system, r in results.items() if isinstance(r, dict) and name in r]
+        if not rows:
+            continue
+        base = dict(rows).get("jitflow", {}).get("median")
+        print(f"\n{name}")
+        print(f"  {'system':10s} {'median':>12s} {'min':>12s} {'max':>12s} {'vs jitflow':>11s} {'of limit':>9s}")
+        for system, r in rows:
+            ratio = r["median"] / base if base else float("nan")
+            frac = fraction_of_limit(name, r["median"], limits) if limits else None
+            print(f"  {system:10s} {format_seconds(r['median']):>12s} {format_seconds(r['min']):>12s} "
+                  f"{format_seconds(r['max']):>12s} {ratio:>10.2f}x {'' if frac is None else f'{frac:8.0%}':>9s}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m jitflow bench")
+    parser.add_argument("--only", default=",".join(WORKLOADS + ("W8",)))
+    parser.add_argument("--peers", default="numpy", help="numpy | all | comma-separated list of numpy,jax,torch")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    selected = [w.strip() for w in args.only.split(",") if w.strip()]
+    if "W5" in selected:
+        selected += ["W5-jit", "W5-session"]
+    if "W3" in selected:
+        selected += ["W3a", "W3b"]
+    only = [w for w in WORKLOADS if w in selected]
+    peers = PEERS if args.peers == "all" else tuple(p.strip() for p in args.peers.split(",") if p.strip())
+    sys.path.insert(0, str(HERE))
+    import limits as limit_probe
+    print(f"jitflow benchmarks on {platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs), "
+          f"python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}")
+    limits = limit_probe.measure()
+    print(f"limits: triad bandwidth {limits['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s, "
+          f"float32 FMA peak {limits['fma_flops_per_s'] / 1e9:.0f} GFLOP/s")
+    results = {}
+    for system in ("jitflow",) + tuple(p for p in peers if p != "jitflow"):
+        results[system] = run_system(system, only)
+        if "skipped" in results[system]:
+            print(f"note: {results[system]['skipped']}")
+    print_tables(results, limits)
+    w8 = measure_w8() if "W8" in selected else None
+    if w8:
+        print(f"\nW8  time to first W4 step in a fresh process: cold cache {format_seconds(w8['cold'])}, "
+              f"warm cache {format_seconds(w8['warm'])}")
+    if args.json:
+        payload = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.node(), "limits": limits,
+                   "results": {name: {system: r[name] for system, r in results.items()
+                                      if isinstance(r, dict) and name in r} for name in only}, "W8": w8}
+        Path(args.json).write_text(json.dumps(payload, indent=1))
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
