@@ -18,6 +18,7 @@ from .api.variables import Variable
 from .framework.graph import Graph, Operation, Tensor, get_default_graph
 from .framework.lowering import lower_run
 from .runtime.build import build_executable
+from .summary import expand_summary_fetches  # tf.summary hook in Session.run
 
 
 class FeedError(errors.InvalidArgumentError, ValueError):
@@ -72,6 +73,7 @@ class Session:
         self._compiled: dict = {}
         self._lock = threading.RLock()
         self._default_context = None
+        self._feed_specs: dict = {}       # Tensor -> (tensor, numpy dtype, static shape)
 
     # --- context management
     def as_default(self):
@@ -108,6 +110,9 @@ class Session:
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
         leaves, rebuild = _flatten(fetches)
+        # --- tf.summary hook: a SummaryTensor fetch runs as its value tensors; `summarize`
+        # serializes their values to Summary bytes on the host (jitflow/summary.py)
+        leaves, summarize = expand_summary_fetches(leaves)
         targets = [self._as_target(x) for x in leaves]
         feeds = self._convert_feeds(feed_dict or {})
         key = (tuple(id(t) for t in targets),
@@ -134,6 +139,8 @@ class Session:
             else:
                 out = outputs[index]
                 values.append(out[()] if out.ndim == 0 else out)
+        if summarize is not None:               # tf.summary hook (see above)
+            values = summarize(values)
         return rebuild(values)
 
     def _compile(self, targets, feeds) -> _Compiled:
@@ -172,17 +179,38 @@ class Session:
 
     def _convert_feeds(self, feed_dict) -> dict:
         feeds = {}
+        specs = self._feed_specs
         for key, value in feed_dict.items():
-            if isinstance(key, Variable):
-                key = key.value()
-            if isinstance(key, str):
-                key = self.graph.as_graph_element(key)
-            if not isinstance(key, Tensor):
-                raise TypeError(f"The value of a feed cannot be a tf.Tensor object... got key {key!r}")
-            if key.graph is not self.graph:
-                raise ValueError(f"Cannot feed value for Tensor {key.name}: it is not an element of this graph.")
-            feeds[key] = _feed_array(key, value)
+            spec = specs.get(key) if type(key) is Tensor else None
+            if spec is None:
+                spec = self._feed_spec(key)
+            tensor, dtype, static = spec
+            if type(value) is np.ndarray and value.dtype is dtype and value.flags.c_contiguous:
+                array = value
+            else:
+                array = _feed_array(tensor, value)
+            if static is not None and (len(static) != array.ndim or any(
+                    d is not None and d != n for d, n in zip(static, array.shape))):
+                raise FeedError(None, tensor.op, f"Cannot feed value of shape {array.shape} for Tensor "
+                                f"'{tensor.name}', which has shape '{tensor.shape}'\n  {errors.describe_op(tensor.op)}")
+            feeds[tensor] = array
         return feeds
+
+    def _feed_spec(self, key):
+        """(tensor, numpy dtype, static shape) for a feed key; cached for Tensor keys."""
+        original = key
+        if isinstance(key, Variable):
+            key = key.value()
+        if isinstance(key, str):
+            key = self.graph.as_graph_element(key)
+        if not isinstance(key, Tensor):
+            raise TypeError(f"Cannot interpret feed_dict key as Tensor: {key!r}")
+        if key.graph is not self.graph:
+            raise ValueError(f"Cannot feed value for Tensor {key.name}: it is not an element of this graph.")
+        spec = (key, key.dtype.np, key._type.shape)
+        if type(original) is Tensor:
+            self._feed_specs[original] = spec
+        return spec
 
     def _load_variable(self, variable, value):
         array = np.array(value, dtype=variable.dtype.np)
@@ -217,16 +245,10 @@ def _feed_array(tensor: Tensor, value) -> np.ndarray:
         raw = np.asarray(value)
         if raw.dtype == object or raw.dtype.kind in "USVMmc":
             raise TypeError(f"values of numpy dtype {raw.dtype}")
-        array = np.asarray(raw, dtype=tensor.dtype.np, order="C")
+        return np.asarray(raw, dtype=tensor.dtype.np, order="C")
     except (TypeError, ValueError) as exc:
         raise FeedTypeError(None, tensor.op, f"Cannot feed value {_short(value)} to Tensor '{tensor.name}' of "
                             f"dtype {tensor.dtype.name}: {exc}\n  {errors.describe_op(tensor.op)}") from None
-    static = tensor.shape.dims
-    if static is not None and (len(static) != array.ndim or any(
-            d is not None and d != n for d, n in zip(static, array.shape))):
-        raise FeedError(None, tensor.op, f"Cannot feed value of shape {array.shape} for Tensor '{tensor.name}', "
-                        f"which has shape '{tensor.shape}'\n  {errors.describe_op(tensor.op)}")
-    return array
 
 
 def _short(value) -> str:
