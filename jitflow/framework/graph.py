@@ -380,6 +380,8 @@ def _as_operation(item, graph):
         return item.op
     if isinstance(item, str):
         return graph.as_graph_element(item)
+    if isinstance(getattr(item, "op", None), Operation):   # e.g. a summary, which is not a Tensor
+        return item.op
     raise TypeError(f"Can not convert {item!r} to an Operation")
 
 
