@@ -84,13 +84,12 @@ def _between_ops(graph, ys, xs, stop_ids):
             if id(t) not in stop_ids:
                 stack.extend(consumers.get(id(t), []))
     between, stack = set(), [y.op for y in ys]
-    x_ids = {id(x) for x in xs}
     while stack:
         op = stack.pop()
         if op._id in between or op._id not in forward:
             continue
         between.add(op._id)
-        stack.extend(t.op for t in op.inputs if id(t) not in x_ids)
+        stack.extend(t.op for t in op.inputs)
     return [graph._ops[i] for i in sorted(between)]
 
 
@@ -144,6 +143,6 @@ def gradients(ys, xs, grad_ys=None, name="gradients", stop_gradients=None, coloc
                 raise RuntimeError(f"gradient rule of {op.type} returned {len(in_grads)} gradients for "
                                    f"{len(op.inputs)} inputs")
             for t, g in zip(op.inputs, in_grads):
-                if g is not None and t.dtype.is_floating and id(t) not in stop_ids:
+                if g is not None and t.dtype.is_floating:
                     pending.setdefault(id(t), []).append(g)
         return [_aggregate(builder, pending.get(id(x))) if x.dtype.is_floating else None for x in xs]

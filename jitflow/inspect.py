@@ -30,6 +30,7 @@ def describe_schedule(schedule) -> str:
         where = f"  # {node.loc}" if node is not None and node.loc else ""
         what = node.op if node is not None else "copy"
         update = f" ({kernel.update})" if kernel.update != "set" else ""
+        update += f" [row group {kernel.group}]" if kernel.group is not None else ""
         lines.append(f"k{i}: {kernel.kind:8s} {what}{update} -> {kernel.out.kind} buffer "
                      f"{kernel.out.dtype.short}{list(kernel.out.shape)}{where}")
     lines.append(f"workspace: {schedule.workspace_bytes} bytes")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..framework.graph import get_default_graph
 from . import math_ops as m
+from .array_ops import zeros_like
 from .convert import convert_to_tensor
 
 
@@ -20,28 +21,39 @@ def global_norm(t_list, name=None):
 
 
 def clip_by_global_norm(t_list, clip_norm, use_norm=None, name=None):
-    """Scales all tensors by clip_norm / max(global_norm, clip_norm); returns (list, global_norm)."""
+    """Scales all tensors by clip_norm / max(global_norm, clip_norm); returns (list, global_norm).
+    A non-finite global norm makes every result NaN (TF 1.x)."""
     with get_default_graph().name_scope(name or "clip_by_global_norm"):
         norm = global_norm(t_list) if use_norm is None else convert_to_tensor(use_norm)
         clip = convert_to_tensor(clip_norm, dtype=norm.dtype)
-        scale = m.truediv(clip, m.maximum(norm, clip))
+        # (norm - norm) is 0 for a finite norm and NaN otherwise: as TF 1.x, an inf/NaN global norm
+        # turns every clipped tensor into NaN instead of silently zeroing it
+        scale = m.add(m.truediv(clip, m.maximum(norm, clip)), m.subtract(norm, norm))
         clipped = [None if t is None else m.multiply(convert_to_tensor(t), m.cast(scale, convert_to_tensor(t).dtype))
                    for t in t_list]
         return clipped, norm
+
+
+def _weighted_mean(loss, weights):
+    """TF 1.x's default reduction, SUM_BY_NONZERO_WEIGHTS: sum(weights * loss) divided by the number
+    of elements whose (broadcast) weight is nonzero; 0 when every weight is 0."""
+    if isinstance(weights, (int, float)) and weights == 1.0:
+        return m.reduce_mean(loss)
+    weights = convert_to_tensor(weights, dtype=loss.dtype)
+    total = m.reduce_sum(m.multiply(loss, weights))
+    present = m.reduce_sum(m.cast(m.not_equal(m.add(zeros_like(loss), weights), 0.0), loss.dtype))
+    return m.truediv(total, m.maximum(present, 1.0))
 
 
 def mean_squared_error(labels, predictions, weights=1.0, scope=None, loss_collection=None, reduction=None):
     predictions = convert_to_tensor(predictions)
     labels = convert_to_tensor(labels, dtype=predictions.dtype)
     with get_default_graph().name_scope(scope or "mean_squared_error"):
-        loss = m.square(m.subtract(predictions, labels))
-        if not (isinstance(weights, (int, float)) and weights == 1.0):
-            loss = m.multiply(loss, weights)
-        return m.reduce_mean(loss)
+        return _weighted_mean(m.square(m.subtract(predictions, labels)), weights)
 
 
 def absolute_difference(labels, predictions, weights=1.0, scope=None):
     predictions = convert_to_tensor(predictions)
     labels = convert_to_tensor(labels, dtype=predictions.dtype)
     with get_default_graph().name_scope(scope or "absolute_difference"):
-        return m.reduce_mean(m.multiply(m.abs(m.subtract(predictions, labels)), weights))
+        return _weighted_mean(m.abs(m.subtract(predictions, labels)), weights)

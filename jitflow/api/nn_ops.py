@@ -101,7 +101,8 @@ def bias_add(value, bias, data_format=None, name=None):
 
 def leaky_relu(features, alpha=0.2, name=None):
     features = convert_to_tensor(features)
-    return m.maximum(features, m.multiply(features, alpha), name=name or "LeakyRelu")
+    # alpha * x first: maximum sends a tie's gradient to its first operand, so the gradient at 0 is alpha (TF 1.x)
+    return m.maximum(m.multiply(features, alpha), features, name=name or "LeakyRelu")
 
 
 def moments(x, axes, shift=None, name=None, keep_dims=None, keepdims=None):
@@ -126,6 +127,21 @@ def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name
         return m.add(m.multiply(x, inv), shift)
 
 
+def _noise_shape(x, noise_shape):
+    """Static noise shape; a None entry takes x's (known) size there, as TF 1.x does."""
+    dims = x.shape.dims
+    noise_shape = list(noise_shape)
+    if dims is None or len(dims) != len(noise_shape):
+        raise ValueError(f"dropout: noise_shape {noise_shape} must have the rank of x {x.shape}")
+    result = []
+    for d, n in zip(dims, noise_shape):
+        n = d if n is None else int(n)
+        if n is None:
+            raise ValueError("dropout: a None entry of noise_shape needs that dimension of x to be known in jitflow")
+        result.append(n)
+    return tuple(result)
+
+
 def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None):
     """Zeroes elements with probability `rate` (or 1 - keep_prob), scales the rest by 1/keep."""
     x = convert_to_tensor(x)
@@ -136,7 +152,11 @@ def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None
         keep = m.subtract(constant(1.0, x.dtype), rate) if rate is not None else convert_to_tensor(
             keep_prob, dtype=x.dtype)
         seed1, seed2 = get_seed(seed)
-        uniform = graph.create_op("random_uniform", [x], {"shape": None, "dtype": x.dtype, "seed": seed1,
-                                                          "seed2": seed2}, name="random_uniform").outputs[0]
+        attrs = {"shape": None, "dtype": x.dtype, "seed": seed1, "seed2": seed2}
+        if noise_shape is None:
+            uniform = graph.create_op("random_uniform", [x], attrs, name="random_uniform").outputs[0]
+        else:   # one draw per element of noise_shape, broadcast over x (shared masks)
+            attrs["shape"] = _noise_shape(x, noise_shape)
+            uniform = graph.create_op("random_uniform", [], attrs, name="random_uniform").outputs[0]
         mask = m.cast(m.less(uniform, keep), x.dtype)
         return m.multiply(m.truediv(x, keep), mask)
