@@ -60,11 +60,21 @@ class CompiledModule:
 def generate_llvm_ir(schedule: Schedule, blas: bool) -> tuple[str, tuple]:
     declarations: set = set()
     functions, calls = [], []
-    for index, kernel in enumerate(schedule.kernels):
+    kernels = list(schedule.kernels)
+    index = -1
+    while kernels:
+        kernel = kernels.pop(0)
+        index += 1
         name = f"k{index}_{kernel.kind}"
         returns_status = False
         info = None
-        if kernel.kind == "loop":
+        if kernel.group is not None:
+            members = [kernel]
+            while kernels and kernels[0].group == kernel.group:
+                members.append(kernels.pop(0))
+            name = f"k{index}_rows"
+            text, buffers, info = loops.emit_row_group(name, schedule, members, declarations)
+        elif kernel.kind == "loop":
             text, buffers, info = loops.emit_loop_kernel(name, schedule, kernel, declarations)
         elif kernel.kind == "reduce":
             text, buffers, *rest = loops.emit_reduce_kernel(name, schedule, kernel, declarations)

@@ -426,3 +426,99 @@ def emit_scatter_kernel(name: str, schedule: Schedule, kernel: Kernel, declarati
     em = LoopEmitter(fb, declarations, ptrs, g.shape, plan_groups(g.shape, affines))
     _nest(em, 0, lambda: em.store(out, out_affine, em.value(expr)))
     return fb.render(), buffers
+
+
+# ---- row groups: several kernels inside one loop over rows ------------------------------------
+def emit_row_group(name: str, schedule: Schedule, kernels, declarations: set):
+    """One function for a row group (see jitflow/passes/row_groups.py): for each row r in
+    [start, stop), every member runs its loops over the rest of the row, in order."""
+    rows = _iteration_shape(kernels[0])[0]
+    members, buffers = [], {}
+    for kernel in kernels:
+        member = _prepare_member(schedule, kernel)
+        members.append(member)
+        buffers.update(member["buffers"])
+    buffers = list(buffers.values())
+    fb = _function(name, buffers, ranged=True)
+    ptrs = _ptr_table(buffers)
+    with fb.loop("%start", "%stop", "row") as r:
+        for member in members:
+            em = LoopEmitter(fb, declarations, ptrs, member["shape"], member["groups"])
+            em.vars[0] = r
+            if member["kernel"].kind == "loop":
+                _nest(em, 1, lambda em=em, m=member: em.store(m["kernel"].out, m["out_affine"], em.value(m["expr"])))
+            else:
+                _row_reduce(em, fb, member, r)
+    work = num_elements(_iteration_shape(kernels[0])) * len(kernels)
+    return fb.render(), buffers, RangeInfo(rows, work, True)
+
+
+def _iteration_shape(kernel):
+    return kernel.out.shape if kernel.kind == "loop" else kernel.root.node.operands[0].shape
+
+
+def _prepare_member(schedule, kernel) -> dict:
+    shape = _iteration_shape(kernel)
+    builder = ExprBuilder(schedule, kernel)
+    point = [Affine.dim(k) for k in range(len(shape))]
+    if kernel.kind == "loop":
+        expr = builder.at(kernel.expr, point)
+        out_affine = linear_offset(point, shape)
+        axes = set()
+    else:
+        node = kernel.root.node
+        expr = builder.at(node.operands[0], point)
+        axes = set(node.attrs["axes"])
+        out_point = [0 if k in axes else point[k] for k in range(len(shape))]
+        out_affine = linear_offset(out_point, tuple(1 if k in axes else d for k, d in enumerate(shape)))
+    buffers = dict(builder.buffers_used)
+    buffers[kernel.out.id] = kernel.out
+    affines = [load.attr[2] for load in builder.s.loads] + [out_affine] + _index_affines(builder) + [Affine.dim(0)]
+    return {"kernel": kernel, "shape": shape, "expr": expr, "out_affine": out_affine, "axes": axes,
+            "buffers": buffers, "groups": plan_groups(shape, affines)}
+
+
+def _row_reduce(em: LoopEmitter, fb: FunctionBuilder, member: dict, r: str):
+    kernel, out = member["kernel"], member["kernel"].out
+    kind = get_op(kernel.root.node.op).reduce
+    dtype, t = out.dtype, llvm_type(out.dtype)
+    per_row = num_elements(out.shape) // out.shape[0]
+    base = fb.assign(f"mul nsw i64 {r}, {per_row}")
+    with fb.loop("0", str(per_row), "rinit") as i:
+        fb.store(t, _identity(kind, dtype), fb.gep(t, em.ptrs[out.id], fb.assign(f"add nsw i64 {base}, {i}")))
+    groups, axes, expr = member["groups"], member["axes"], member["expr"]
+    if len(groups) > 1 and groups[-1][-1] in axes:
+        _reduce_nest_from(em, 1, out, member["out_affine"], expr, kind, dtype)
+    else:
+        def accumulate():
+            ptr = em.address(out, member["out_affine"])
+            fb.store(t, _combine(em.low, kind, dtype, fb.load(t, ptr), em.value(expr)), ptr)
+        _nest(em, 1, accumulate)
+    if kind == "mean":
+        count = num_elements([member["shape"][a] for a in axes])
+        with fb.loop("0", str(per_row), "rfin") as i:
+            ptr = fb.gep(t, em.ptrs[out.id], fb.assign(f"add nsw i64 {base}, {i}"))
+            value = fb.load(t, ptr)
+            result = fb.assign(f"fdiv {t} {value}, {literal(float(count), dtype)}") if dtype.is_floating else \
+                fb.assign(f"sdiv {t} {value}, {max(count, 1)}")
+            fb.store(t, result, ptr)
+
+
+def _reduce_nest_from(em: LoopEmitter, g: int, out, out_affine, expr, kind, dtype):
+    """Like _reduce_nest, for groups g.. of a row (group 0 is the shared row loop)."""
+    fb, t = em.fb, llvm_type(dtype)
+    if g == len(em.groups) - 1:
+        acc = fb.alloca(t)
+        fb.store(t, _identity(kind, dtype), acc)
+        with fb.loop("0", str(em.group_extent(g)), f"r{g}_") as var:
+            em.vars[g] = var
+            em.memo.clear()
+            fb.store(t, _combine(em.low, kind, dtype, fb.load(t, acc), em.value(expr)), acc)
+        em.memo.clear()
+        em.vars[g] = "0"
+        ptr = em.address(out, out_affine)
+        fb.store(t, _combine(em.low, kind, dtype, fb.load(t, ptr), fb.load(t, acc)), ptr)
+        return
+    with fb.loop("0", str(em.group_extent(g)), f"g{g}_") as var:
+        em.vars[g] = var
+        _reduce_nest_from(em, g + 1, out, out_affine, expr, kind, dtype)

@@ -14,7 +14,7 @@ import contextlib
 from ..framework.graph import get_default_graph
 from ..ir.types import as_dtype, float32
 from .convert import convert_to_tensor
-from .init_ops import glorot_uniform_initializer
+from .init_ops import glorot_uniform_initializer, zeros_initializer
 from .variables import Variable
 
 
@@ -120,7 +120,8 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
         raise ValueError(f"Variable {full_name} does not exist, or was not created with tf.get_variable(). "
                          f"Did you mean to set reuse=tf.AUTO_REUSE in VarScope?")
     dtype = as_dtype(dtype) if dtype is not None else scope.dtype
-    init = initializer if initializer is not None else (scope.initializer or glorot_uniform_initializer())
+    default = glorot_uniform_initializer() if dtype.is_floating else zeros_initializer()   # as TF 1.x
+    init = initializer if initializer is not None else (scope.initializer or default)
     if callable(init):
         if shape is None:
             raise ValueError(f"Shape of a new variable ({full_name}) must be fully defined, but instead was None.")

@@ -42,6 +42,7 @@ class Kernel:
     update: str = "set"        # 'set' | 'add' | 'sub' (variable updates in place)
     expr: Value | None = None  # the value evaluated into `out` (root's operand for assigns)
     scratch: Buffer | None = None  # extra temp a library kernel needs (matrix_inverse)
+    group: int | None = None       # row group: consecutive kernels sharing one loop over rows
 
     def describe(self) -> str:
         node = self.root.node

@@ -16,6 +16,7 @@ from ..ir.schedule import CONST, OUTPUT, PARAM, VAR, Buffer, Kernel, Schedule
 from ..ir.types import TensorType, VarType, num_elements
 from ..ops import get_op
 from ..ops.registry import ELEMENTWISE, LAYOUT, LIBRARY, RANDOM, REDUCE
+from .row_groups import group_rows
 
 ASSIGN_OPS = ("assign_var", "assign_add_var", "assign_sub_var")
 ALIGN = 64
@@ -60,7 +61,7 @@ class _Planner:
                 self.var_buffer[p.name] = buf
                 self.home[id(p)] = buf
         for node in self.fn.nodes:
-            if node.op == "const" and num_elements(node.result.shape) > 1:
+            if node.op == "const" and num_elements(node.result.shape) != 1:
                 self.home[id(node.result)] = self.new_buffer(CONST, node.result.type, ref=node.attrs["value"])
             elif node.op == "read_var" or node.op in ASSIGN_OPS:
                 name = node.operands[0].name
@@ -194,7 +195,7 @@ class _Planner:
 
     def finish(self) -> Schedule:
         ordered = [k for _, k in sorted(enumerate(self.kernels), key=lambda e: (e[1][0], e[0]))]
-        kernels = [k for _, k in ordered]
+        kernels = group_rows(self, [k for _, k in ordered])
         slots, offset = [], 0
         for kind in (PARAM, VAR, CONST, OUTPUT):
             for buf in self.buffers:
