@@ -74,6 +74,7 @@ class Session:
         self._lock = threading.RLock()
         self._default_context = None
         self._feed_specs: dict = {}       # Tensor -> (tensor, numpy dtype, static shape)
+        self._targets: dict = {}          # id(fetch) -> (fetch, graph element)
 
     # --- context management
     def as_default(self):
@@ -109,14 +110,17 @@ class Session:
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
-        leaves, rebuild = _flatten(fetches)
-        # --- tf.summary hook: a SummaryTensor fetch runs as its value tensors; `summarize`
-        # serializes their values to Summary bytes on the host (jitflow/summary.py)
-        leaves, summarize = expand_summary_fetches(leaves)
-        targets = [self._as_target(x) for x in leaves]
-        feeds = self._convert_feeds(feed_dict or {})
-        key = (tuple(id(t) for t in targets),
-               tuple((id(t), a.shape, a.dtype.str) for t, a in feeds.items()))
+        kind = type(fetches)
+        if kind is Tensor or kind is Operation:          # the common single fetch: no structure to keep
+            leaves, rebuild, summarize = (fetches,), None, None
+        else:
+            leaves, rebuild = _flatten(fetches)
+            # --- tf.summary hook: a SummaryTensor fetch runs as its value tensors; `summarize`
+            # serializes their values to Summary bytes on the host (jitflow/summary.py)
+            leaves, summarize = expand_summary_fetches(leaves)
+        targets = [self._target(x) for x in leaves]
+        feeds = self._convert_feeds(feed_dict) if feed_dict else {}
+        key = (tuple(map(id, targets)), tuple((id(t), a.shape) for t, a in feeds.items()))
         compiled = self._compiled.get(key)
         if compiled is None:
             with self._lock:   # one compile per signature, even when threads race to it
@@ -129,19 +133,24 @@ class Session:
             with self._lock:
                 self._check_initialized(lowered)
             compiled.ready = True
-        feed_arrays = [feeds[t] for t in lowered.feed_tensors]
-        states = [self._variables[name] for name in lowered.state_names]
-        outputs = compiled.executable(feed_arrays, states)
-        values = []
-        for index in lowered.fetch_results:
-            if index is None:
-                values.append(None)
-            else:
-                out = outputs[index]
-                values.append(out[()] if out.ndim == 0 else out)
+        variables = self._variables
+        outputs = compiled.executable([feeds[t] for t in lowered.feed_tensors],
+                                      [variables[name] for name in lowered.state_names])
+        values = [None if index is None else (outputs[index][()] if outputs[index].ndim == 0 else outputs[index])
+                  for index in lowered.fetch_results]
         if summarize is not None:               # tf.summary hook (see above)
             values = summarize(values)
-        return rebuild(values)
+        return values[0] if rebuild is None else rebuild(values)
+
+    def _target(self, leaf):
+        """A fetch converted to the graph element it runs (cached; the cache pins the object)."""
+        entry = self._targets.get(id(leaf))
+        if entry is not None and entry[0] is leaf:
+            return entry[1]
+        target = self._as_target(leaf)
+        if isinstance(leaf, (Tensor, Operation)):
+            self._targets[id(leaf)] = (leaf, target)
+        return target
 
     def _compile(self, targets, feeds) -> _Compiled:
         lowered = lower_run(self.graph, targets, feeds)
