@@ -1,5 +1,6 @@
 """Library kernels: matmul (a call into the process's CBLAS GEMM when the
-runtime provides one, else a vectorizable i-k-j loop), matrix inversion
+runtime provides one, else a vectorizable i-k-j loop; `out = beta*out + alpha*a@b`
+so an optimizer step can update a variable inside the GEMM), matrix inversion
 (Gauss-Jordan with partial pivoting; returns status 1 when singular), and the
 Philox-4x32-10 random kernels (state: [run counter, seed, seed2]). Kernels
 return i32 status (0 = ok)."""
@@ -45,18 +46,21 @@ def emit_matmul(name: str, schedule, kernel: Kernel, declarations: set, blas: bo
         ldb = max(1, k if tb else n)
         fb.emit(f"call void @{symbol}(i32 {CBLAS_ROW_MAJOR}, i32 {CBLAS_TRANS if ta else CBLAS_NO_TRANS}, "
                 f"i32 {CBLAS_TRANS if tb else CBLAS_NO_TRANS}, i64 {m}, i64 {n}, i64 {k}, "
-                f"{t} {literal(1, dtype)}, ptr {pa}, i64 {lda}, ptr {pb}, i64 {ldb}, "
-                f"{t} {literal(0, dtype)}, ptr {pc}, i64 {max(1, n)})")
+                f"{t} {literal(kernel.alpha, dtype)}, ptr {pa}, i64 {lda}, ptr {pb}, i64 {ldb}, "
+                f"{t} {literal(kernel.beta, dtype)}, ptr {pc}, i64 {max(1, n)})")
         return fb.render(), buffers
     add = "fadd" if dtype.is_floating else "add"
     mul = "fmul" if dtype.is_floating else "mul"
-    with fb.loop("0", str(m * n), "z") as i:
-        fb.store(t, literal(0, dtype), fb.gep(t, pc, i))
+    if kernel.beta == 0.0:
+        with fb.loop("0", str(m * n), "z") as i:
+            fb.store(t, literal(0, dtype), fb.gep(t, pc, i))
     with fb.loop("0", str(m), "mi") as i:
         with fb.loop("0", str(k), "mk") as kk:
             a_index = fb.assign(f"mul nsw i64 {kk}, {m}") if ta else fb.assign(f"mul nsw i64 {i}, {k}")
             a_index = fb.assign(f"add nsw i64 {a_index}, {i if ta else kk}")
             a_val = fb.load(t, fb.gep(t, pa, a_index))
+            if kernel.alpha != 1.0:
+                a_val = fb.assign(f"{mul} {t} {a_val}, {literal(kernel.alpha, dtype)}")
             row = fb.assign(f"mul nsw i64 {i}, {n}")
             with fb.loop("0", str(n), "mj") as j:
                 if tb:

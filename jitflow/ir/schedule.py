@@ -43,6 +43,8 @@ class Kernel:
     expr: Value | None = None  # the value evaluated into `out` (root's operand for assigns)
     scratch: Buffer | None = None  # extra temp a library kernel needs (matrix_inverse)
     group: int | None = None       # row group: consecutive kernels sharing one loop over rows
+    alpha: float = 1.0             # matmul into a variable: out = beta * out + alpha * a @ b
+    beta: float = 0.0
 
     def describe(self) -> str:
         node = self.root.node

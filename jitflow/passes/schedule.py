@@ -222,4 +222,52 @@ def schedule_function(fn: Function) -> Schedule:
         if not planner.fix_hazards():
             break
     planner.assign_outputs()
+    fuse_gemm_updates(planner)
     return planner.finish()
+
+
+def fuse_gemm_updates(planner):
+    """`var -= c * (a @ b)` (an optimizer step) becomes one GEMM into the variable's buffer
+    with alpha = -c and beta = 1, when nothing between the two reads the variable."""
+    for position, kernel in list(planner.kernels):
+        if kernel.kind != "loop" or kernel.update not in ("add", "sub") or kernel.out.kind != VAR:
+            continue
+        scale, product = _scaled_matmul(planner, kernel.expr)
+        if product is None:
+            continue
+        gemm = next(((p, k) for p, k in planner.kernels if k.root is product and k.kind == "library"), None)
+        if gemm is None or gemm[1].out.kind != "temp" or len(planner.uses.get(id(product), [])) != 1:
+            continue
+        var_name = kernel.out.ref
+        if any(planner.home.get(id(x)) is kernel.out for x in product.node.operands):
+            continue
+        if any(gemm[0] < p < position and _reads_buffer(planner, k, kernel.out) for p, k in planner.kernels):
+            continue
+        gemm_kernel = gemm[1]
+        planner.buffers.remove(gemm_kernel.out)
+        del planner.home[id(product)]
+        gemm_kernel.out = kernel.out
+        gemm_kernel.alpha = scale if kernel.update == "add" else -scale
+        gemm_kernel.beta = 1.0
+        planner.kernels.remove((position, kernel))
+        del var_name
+
+
+def _scaled_matmul(planner, value):
+    """(c, m) when value is m or c * m for a matmul m and a scalar constant c, else (None, None)."""
+    node = value.node
+    if node is None or id(value) in planner.home and node.op != "matmul":
+        return None, None
+    if node.op == "matmul":
+        return 1.0, value
+    if node.op != "mul" or len(planner.uses.get(id(value), [])) != 1:
+        return None, None
+    for const, other in ((node.operands[0], node.operands[1]), (node.operands[1], node.operands[0])):
+        if const.node is not None and const.node.op == "const" and num_elements(const.shape) == 1 \
+                and other.node is not None and other.node.op == "matmul" and other.shape == value.shape:
+            return float(const.node.attrs["value"].reshape(())), other
+    return None, None
+
+
+def _reads_buffer(planner, kernel, buffer) -> bool:
+    return any(planner.home.get(id(leaf)) is buffer for leaf in planner.fused_leaves(kernel.expr, kernel.root))

@@ -1,0 +1,133 @@
+"""A model's graph machinery: its own `tf.Graph` and `tf.Session`, the input
+and label placeholders (batch dimension None), the inference forward
+(training=False), the training step (forward with training=True, loss with the
+regularization penalties, metrics, the optimizer update and the layers'
+updates, grouped into ONE fetch list) and the evaluation step.
+
+Each step is one `Session.run`, so one native executable per (step kind,
+batch size): the first call of a signature compiles, later calls only launch.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..api import math_ops as m
+from ..api.array_ops import placeholder
+from ..api.variables import group, variables_initializer
+from ..framework.graph import Graph, GraphKeys
+from ..ir.types import float32, int32
+from ..session import Session
+
+
+class Engine:
+    def __init__(self, graph_seed=None):
+        self.graph = Graph()
+        self.graph.seed = graph_seed
+        self.session = Session(graph=self.graph)
+        self._initialized: set[int] = set()
+        self.x = None                 # input placeholder
+        self.outputs = None           # inference forward output
+        self.layer_outputs = []       # inference output of each layer (for summary)
+        self.train_fetches = None     # [step op, total loss, *metrics]
+        self.eval_fetches = None      # [total loss, *metrics]
+        self.y = None
+        self.metric_names: list[str] = []
+
+    # --- forward (inference)
+    def build_forward(self, layers, batch_input_shape):
+        with self.graph.as_default():
+            self.x = placeholder(float32, batch_input_shape, name="input")
+            self.layer_outputs = []
+            out = self.x
+            for layer in layers:
+                out = self._call_layer(layer, out, training=False)
+                self.layer_outputs.append(out)
+            self.outputs = out
+        self.initialize_new_variables()
+
+    def extend_forward(self, layer):
+        """A layer added to a built model: build it on the current output."""
+        with self.graph.as_default():
+            self.outputs = self._call_layer(layer, self.outputs, training=False)
+            self.layer_outputs.append(self.outputs)
+        self.train_fetches = self.eval_fetches = None
+        self.initialize_new_variables()
+
+    def _call_layer(self, layer, inputs, training):
+        layer._session = self.session
+        return layer._call_in_graph(inputs, training)
+
+    def forward(self, layers, training):
+        out = self.x
+        for layer in layers:
+            out = self._call_layer(layer, out, training)
+        return out
+
+    # --- training and evaluation steps
+    def build_training(self, layers, optimizer, loss, metrics):
+        """metrics: keras.metrics.Metric objects (already resolved for this loss and output)."""
+        with self.graph.as_default():
+            with self.graph.name_scope("training/"):
+                self.y = self._label_placeholder(loss)
+                outputs = self.forward(layers, training=True)
+                penalty = self._penalty(layers)
+                total = self._total(loss(self.y, outputs), penalty)
+                metric_values = [metric.batch_value(self.y, outputs) for metric in metrics]
+                tf_optimizer = optimizer.build(self.session)
+                var_list = [v for layer in layers for v in layer.trainable_weights]
+                if not var_list:
+                    raise ValueError("The model has no trainable weights to optimize.")
+                minimize = tf_optimizer.minimize(total, var_list=var_list)
+                updates = [u for layer in layers if layer.trainable for u in layer.updates]
+                step = group(minimize, *updates, name="train_step")
+                self.train_fetches = [step, total] + metric_values
+            with self.graph.name_scope("evaluation/"):
+                total_eval = self._total(loss(self.y, self.outputs), penalty)
+                self.eval_fetches = [total_eval] + [metric.batch_value(self.y, self.outputs) for metric in metrics]
+        self.metric_names = [metric.name for metric in metrics]
+        self.initialize_new_variables()
+
+    def _label_placeholder(self, loss):
+        if getattr(loss, "kind", None) == "sparse":
+            return placeholder(int32, (None,), name="labels")
+        return placeholder(float32, tuple(self.outputs.shape.dims), name="labels")
+
+    @staticmethod
+    def _penalty(layers):
+        penalties = [p for layer in layers for p in layer.losses]
+        if not penalties:
+            return None
+        return penalties[0] if len(penalties) == 1 else m.add_n(penalties, name="regularization")
+
+    @staticmethod
+    def _total(loss_value, penalty):
+        return loss_value if penalty is None else m.add(loss_value, penalty, name="total_loss")
+
+    # --- running
+    def train_step(self, xb, yb):
+        """[total loss, *metrics] of one batch (values before the update), after one update."""
+        return self.session.run(self.train_fetches, {self.x: xb, self.y: yb})[1:]
+
+    def eval_step(self, xb, yb):
+        return self.session.run(self.eval_fetches, {self.x: xb, self.y: yb})
+
+    def predict_step(self, xb):
+        return self.session.run(self.outputs, {self.x: xb})
+
+    # --- variables
+    def initialize_new_variables(self):
+        new = [v for v in self.graph.get_collection(GraphKeys.GLOBAL_VARIABLES) if id(v) not in self._initialized]
+        if not new:
+            return
+        with self.graph.as_default():
+            init = variables_initializer(new, name="init")
+        self.session.run(init)
+        self._initialized.update(id(v) for v in new)
+
+    def read(self, variables) -> list[np.ndarray]:
+        if not variables:
+            return []
+        return [np.array(v) for v in self.session.run([v.value() for v in variables])]
+
+    def load(self, variable, value):
+        variable.load(np.asarray(value, variable.dtype.np), self.session)
