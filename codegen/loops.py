@@ -197,7 +197,11 @@ def emit_loop_kernel(name: str, schedule: Schedule, kernel: Kernel, declarations
     groups = plan_groups(shape, affines)
     fb = _function(name, buffers, ranged=bool(groups))
     em = LoopEmitter(fb, declarations, _ptr_table(buffers), shape, groups)
-    _nest(em, 0, lambda: em.store(kernel.out, out_affine, em.value(expr), kernel.update), ranged=bool(groups))
+    if groups:
+        with _phase(fb, PHASE_MAIN):
+            _nest(em, 0, lambda: em.store(kernel.out, out_affine, em.value(expr), kernel.update), ranged=True)
+    else:
+        _nest(em, 0, lambda: em.store(kernel.out, out_affine, em.value(expr), kernel.update))
     info = RangeInfo(em.group_extent(0), num_elements(shape), True) if groups else None
     return fb.render(), buffers, info
 
@@ -441,7 +445,7 @@ def emit_row_group(name: str, schedule: Schedule, kernels, declarations: set):
     buffers = list(buffers.values())
     fb = _function(name, buffers, ranged=True)
     ptrs = _ptr_table(buffers)
-    with fb.loop("%start", "%stop", "row") as r:
+    with _phase(fb, PHASE_MAIN), fb.loop("%start", "%stop", "row") as r:
         for member in members:
             em = LoopEmitter(fb, declarations, ptrs, member["shape"], member["groups"])
             em.vars[0] = r
