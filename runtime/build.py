@@ -83,7 +83,7 @@ def _build(fn, key: str, parts: dict) -> Executable:
                                           "kernels": len(schedule.kernels)})
     loaded = cpu.LoadedCode(object_code, {name: symbols[name] for name in imports})
     executable = Executable(schedule, loaded, n_results, llvm_ir, optimized_ir, blas=bool(symbols))
-    executable.ir_text = print_function(fn)
+    executable.function = fn            # printed on demand (inspection), not on the hot path
     executable.cache_key = key
     counters.bump("executables")
     counters.bump("load_seconds", time.perf_counter() - start)

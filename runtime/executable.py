@@ -64,6 +64,12 @@ class Executable:
         self._local = threading.local()
 
     @property
+    def ir_text(self) -> str:
+        """The IR after passes, as text (with source locations)."""
+        from jitflow.ir.printer import print_function
+        return print_function(self.function)
+
+    @property
     def llvm_ir(self) -> str:
         """The generated LLVM IR (regenerated when the code came from the disk cache)."""
         if self._llvm_ir is None:
