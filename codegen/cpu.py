@@ -111,7 +111,7 @@ def generate_llvm_ir(schedule: Schedule, blas: bool) -> tuple[str, tuple]:
             parts.append(library.philox_function())
         else:
             parts.append(decl)
-            if "@jf_cblas_" in decl:
+            if "@jf_cblas_" in decl:   # resolved to the runtime's BLAS addresses at load time
                 imports.append(decl.split("@")[1].split("(")[0])
     return "\n".join(parts + functions + [entry]), tuple(sorted(imports))
 

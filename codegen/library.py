@@ -18,7 +18,8 @@ from .scalar_llvm import ScalarLowering
 
 STATUS_SINGULAR = 1
 CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS = 101, 111, 112
-BLAS_SYMBOLS = {"float32": "jf_cblas_sgemm", "float64": "jf_cblas_dgemm"}
+BLAS_PREFIX = {"float32": "s", "float64": "d"}
+CBLAS_UPPER = 121
 
 
 def _fn(name, buffers):
@@ -29,21 +30,33 @@ def emit_matmul(name: str, schedule, kernel: Kernel, declarations: set, blas: bo
     node = kernel.root.node
     a, b = node.operands
     home = schedule.value_buffer
-    a_buf, b_buf, c_buf = home[id(a)], home[id(b)], kernel.out
-    buffers = list({x.id: x for x in (a_buf, b_buf, c_buf)}.values())
     ta, tb = node.attrs.get("transpose_a", False), node.attrs.get("transpose_b", False)
-    m, n = c_buf.shape
+    m, n = kernel.out.shape
     k = a.shape[0] if ta else a.shape[1]
+    (a_buf, ta), (b_buf, tb) = _gemm_operand(home, a, ta), _gemm_operand(home, b, tb)
+    c_buf = kernel.out
+    buffers = list({x.id: x for x in (a_buf, b_buf, c_buf)}.values())
     fb = _fn(name, buffers)
     dtype = c_buf.dtype
     t = llvm_type(dtype)
     pa, pb, pc = f"%b{a_buf.id}", f"%b{b_buf.id}", f"%b{c_buf.id}"
-    if blas and dtype.name in BLAS_SYMBOLS and m and n:
-        symbol = BLAS_SYMBOLS[dtype.name]
-        declarations.add(f"declare void @{symbol}(i32, i32, i32, i64, i64, i64, {t}, ptr, i64, ptr, i64, "
-                         f"{t}, ptr, i64)")
+    if blas and dtype.name in BLAS_PREFIX and m and n:
+        prefix = BLAS_PREFIX[dtype.name]
         lda = max(1, m if ta else k)
         ldb = max(1, k if tb else n)
+        if a_buf is b_buf and ta != tb and m == n and k and kernel.beta == 0.0:   # a.T @ a or a @ a.T
+            return _syrk(fb, declarations, prefix, t, dtype, kernel, pa, lda, pc, n, k, ta), buffers
+        if n == 1 and k and kernel.beta == 0.0 and not tb:                           # matrix @ vector
+            symbol = f"jf_cblas_{prefix}gemv"
+            declarations.add(f"declare void @{symbol}(i32, i32, i64, i64, {t}, ptr, i64, ptr, i64, {t}, ptr, i64)")
+            rows, cols = (k, m) if ta else (m, k)
+            fb.emit(f"call void @{symbol}(i32 {CBLAS_ROW_MAJOR}, i32 {CBLAS_TRANS if ta else CBLAS_NO_TRANS}, "
+                    f"i64 {rows}, i64 {cols}, {t} {literal(kernel.alpha, dtype)}, ptr {pa}, i64 {lda}, ptr {pb}, "
+                    f"i64 {ldb}, {t} {literal(0, dtype)}, ptr {pc}, i64 1)")
+            return fb.render(), buffers
+        symbol = f"jf_cblas_{prefix}gemm"
+        declarations.add(f"declare void @{symbol}(i32, i32, i32, i64, i64, i64, {t}, ptr, i64, ptr, i64, "
+                         f"{t}, ptr, i64)")
         fb.emit(f"call void @{symbol}(i32 {CBLAS_ROW_MAJOR}, i32 {CBLAS_TRANS if ta else CBLAS_NO_TRANS}, "
                 f"i32 {CBLAS_TRANS if tb else CBLAS_NO_TRANS}, i64 {m}, i64 {n}, i64 {k}, "
                 f"{t} {literal(kernel.alpha, dtype)}, ptr {pa}, i64 {lda}, ptr {pb}, i64 {ldb}, "
@@ -72,6 +85,31 @@ def emit_matmul(name: str, schedule, kernel: Kernel, declarations: set, blas: bo
                 prod = fb.assign(f"{mul} {t} {a_val}, {b_val}")
                 fb.store(t, fb.assign(f"{add} {t} {fb.load(t, c_ptr)}, {prod}"), c_ptr)
     return fb.render(), buffers
+
+
+def _syrk(fb, declarations, prefix, t, dtype, kernel, pa, lda, pc, n, k, ta) -> str:
+    """C = alpha * a.T @ a (or a @ a.T) with SYRK on the upper triangle, then mirrored."""
+    symbol = f"jf_cblas_{prefix}syrk"
+    declarations.add(f"declare void @{symbol}(i32, i32, i32, i64, i64, {t}, ptr, i64, {t}, ptr, i64)")
+    fb.emit(f"call void @{symbol}(i32 {CBLAS_ROW_MAJOR}, i32 {CBLAS_UPPER}, "
+            f"i32 {CBLAS_TRANS if ta else CBLAS_NO_TRANS}, i64 {n}, i64 {k}, {t} {literal(kernel.alpha, dtype)}, "
+            f"ptr {pa}, i64 {lda}, {t} {literal(0, dtype)}, ptr {pc}, i64 {n})")
+    with fb.loop("1", str(n), "sy") as i:
+        with fb.loop("0", i, "sx") as j:
+            upper = fb.gep(t, pc, fb.assign(f"add nsw i64 {fb.assign(f'mul nsw i64 {j}, {n}')}, {i}"))
+            lower = fb.gep(t, pc, fb.assign(f"add nsw i64 {fb.assign(f'mul nsw i64 {i}, {n}')}, {j}"))
+            fb.store(t, fb.load(t, upper), lower)
+    return fb.render()
+
+
+def _gemm_operand(home, value, transposed):
+    """(buffer, transpose flag): a 2-D transpose with no buffer of its own is read through its operand."""
+    if id(value) in home:
+        return home[id(value)], transposed
+    node = value.node
+    if node is not None and node.op == "transpose" and tuple(node.attrs["perm"]) == (1, 0):
+        return home[id(node.operands[0])], not transposed
+    raise RuntimeError(f"matmul operand {node.describe() if node else value} has no buffer")
 
 
 def emit_inverse(name: str, schedule, kernel: Kernel, declarations: set):
@@ -218,30 +256,37 @@ def emit_random(name: str, schedule, kernel: Kernel, declarations: set):
 
     with fb.loop("0", str(num_elements(out.shape)), "rn") as i:
         ptr = fb.gep(t, f"%b{out.id}", i)
-        if kind == "uniform":
-            fb.store(t, _uniform(fb, dtype, words_for(i, "0")), ptr)
-        elif kind == "normal":
-            fb.store(t, _normal(fb, low, dtype, words_for(i, "0")), ptr)
-        else:
-            head, accept, retry, give_up, done = (fb.label(x) for x in ("try", "accept", "retry", "giveup", "done"))
-            before = fb.block
-            attempt, next_attempt = fb.fresh("att"), fb.fresh("attn")
-            fb.emit(f"br label %{head}")
-            fb.start_block(head)
-            fb.emit(f"{attempt} = phi i32 [ 0, %{before} ], [ {next_attempt}, %{retry} ]")
-            z = _normal(fb, low, dtype, words_for(i, attempt))
-            ok = fb.assign(f"fcmp ole {t} {low.lower('abs', dtype, [z], [dtype], None)}, {literal(2.0, dtype)}")
-            fb.emit(f"br i1 {ok}, label %{accept}, label %{retry}")
-            fb.start_block(accept)
-            fb.store(t, z, ptr)
-            fb.emit(f"br label %{done}")
-            fb.start_block(retry)
-            fb.emit(f"{next_attempt} = add i32 {attempt}, 1")
-            more = fb.assign(f"icmp slt i32 {next_attempt}, {TRUNCATED_MAX_ATTEMPTS}")
-            fb.emit(f"br i1 {more}, label %{head}, label %{give_up}")
-            fb.start_block(give_up)
-            fb.store(t, literal(0.0, dtype), ptr)
-            fb.emit(f"br label %{done}")
-            fb.start_block(done)
+        store_random_element(fb, low, kind, dtype, ptr, lambda attempt: words_for(i, attempt))
     return fb.render(), buffers
 
+
+def store_random_element(fb, low, kind, dtype, ptr, words):
+    """Stores one element of a random op at `ptr`; `words(attempt)` gives the four Philox words
+    of this element for an attempt (an i32 literal or name). Shared by the CPU loop and the
+    GPU kernel (codegen/ptx_library.py), so both give the same numbers for the same seed."""
+    t = llvm_type(dtype)
+    if kind == "uniform":
+        fb.store(t, _uniform(fb, dtype, words("0")), ptr)
+    elif kind == "normal":
+        fb.store(t, _normal(fb, low, dtype, words("0")), ptr)
+    else:
+        head, accept, retry, give_up, done = (fb.label(x) for x in ("try", "accept", "retry", "giveup", "done"))
+        before = fb.block
+        attempt, next_attempt = fb.fresh("att"), fb.fresh("attn")
+        fb.emit(f"br label %{head}")
+        fb.start_block(head)
+        fb.emit(f"{attempt} = phi i32 [ 0, %{before} ], [ {next_attempt}, %{retry} ]")
+        z = _normal(fb, low, dtype, words(attempt))
+        ok = fb.assign(f"fcmp ole {t} {low.lower('abs', dtype, [z], [dtype], None)}, {literal(2.0, dtype)}")
+        fb.emit(f"br i1 {ok}, label %{accept}, label %{retry}")
+        fb.start_block(accept)
+        fb.store(t, z, ptr)
+        fb.emit(f"br label %{done}")
+        fb.start_block(retry)
+        fb.emit(f"{next_attempt} = add i32 {attempt}, 1")
+        more = fb.assign(f"icmp slt i32 {next_attempt}, {TRUNCATED_MAX_ATTEMPTS}")
+        fb.emit(f"br i1 {more}, label %{head}, label %{give_up}")
+        fb.start_block(give_up)
+        fb.store(t, literal(0.0, dtype), ptr)
+        fb.emit(f"br label %{done}")
+        fb.start_block(done)

@@ -20,14 +20,27 @@ def suffix(dtype: DType) -> str:
 
 
 class ScalarLowering:
-    """Emits the instructions of one loop body; remembers which intrinsics it used."""
+    """Emits the instructions of one loop body; remembers which intrinsics it used.
+
+    `math_functions` is the one target hook: (primitive or intrinsic name, dtype name) ->
+    an external function called instead (the GPU maps exp/log/tanh/pow/cos to libdevice's
+    `__nv_*`; see codegen/ptx.py). Empty on the CPU, where they are LLVM intrinsics."""
+
+    math_functions: dict = {}
 
     def __init__(self, fb: FunctionBuilder, declarations: set):
         self.fb = fb
         self.declarations = declarations
 
+    def external(self, name: str, dtype: DType, args: list[str]) -> str:
+        t = llvm_type(dtype)
+        self.declarations.add(f"declare {t} @{name}({', '.join([t] * len(args))})")
+        return self.fb.assign(f"call {t} @{name}({', '.join(f'{t} {a}' for a in args)})")
+
     def intrinsic(self, name: str, dtype: DType, args: list[str], n_args: int | None = None,
                   extra: str = "") -> str:
+        if (name, dtype.name) in self.math_functions:
+            return self.external(self.math_functions[name, dtype.name], dtype, args)
         t = llvm_type(dtype)
         n = len(args) if n_args is None else n_args
         self.declarations.add(f"declare {t} @llvm.{name}.{suffix(dtype)}({', '.join([t] * n)}{extra})")
@@ -64,6 +77,8 @@ class ScalarLowering:
         if prim == "abs" and not is_float:
             self.declarations.add(f"declare {t} @llvm.abs.{suffix(dtype)}({t}, i1)")
             return fb.assign(f"call {t} @llvm.abs.{suffix(dtype)}({t} {args[0]}, i1 false)")
+        if (prim, dtype.name) in self.math_functions:
+            return self.external(self.math_functions[prim, dtype.name], dtype, args)
         if prim == "exp" and dtype.name == "float32":   # inlined polynomial: vectorizes, unlike expf
             return self.helper("jf_exp", dtype, args)
         if prim in FLOAT_UNARY_INTRINSICS:

@@ -1,13 +1,14 @@
-"""Finds the CBLAS GEMM that numpy ships (scipy-openblas, ILP64) so compiled
-code can call it directly; absent BLAS means codegen emits its own loops."""
+"""Finds the CBLAS routines numpy ships (scipy-openblas, ILP64: GEMM, GEMV and
+SYRK for float32/float64) so compiled code can call them directly; absent BLAS
+means codegen emits its own loops."""
 from __future__ import annotations
 
 import ctypes
 import glob
 import os
 
-_CANDIDATES = {"jf_cblas_sgemm": ("scipy_cblas_sgemm64_", "cblas_sgemm64_", "cblas_sgemm"),
-               "jf_cblas_dgemm": ("scipy_cblas_dgemm64_", "cblas_dgemm64_", "cblas_dgemm")}
+_CANDIDATES = {f"jf_cblas_{p}{routine}": (f"scipy_cblas_{p}{routine}64_", f"cblas_{p}{routine}64_")
+               for p in "sd" for routine in ("gemm", "gemv", "syrk")}
 _cache: dict = {}
 
 
@@ -26,7 +27,7 @@ def blas_symbols() -> dict:
                 continue
             found = {}
             for ours, names in _CANDIDATES.items():
-                for name in names[:2]:   # ILP64 names only: our ABI passes 64-bit ints
+                for name in names:   # ILP64 names only: our ABI passes 64-bit ints
                     if hasattr(lib, name):
                         found[ours] = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
                         break

@@ -87,7 +87,7 @@ def split_validation(x, y, validation_split):
 
 
 def run_fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_data, shuffle, initial_epoch,
-            validation_freq, rng, history):
+            validation_freq, rng, history, validation_batch_size):
     engine = model._engine
     names = ["loss"] + engine.metric_names
     n = len(x)
@@ -118,7 +118,7 @@ def run_fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_data
             progbar.update(step + 1, logs)
         logs = dict(logs)
         if validation_data is not None and (epoch + 1) % validation_freq == 0:
-            val_logs = evaluate_arrays(model, *validation_data, batch_size, callback_list=None)
+            val_logs = evaluate_arrays(model, *validation_data, validation_batch_size)
             logs.update({"val_" + k: v for k, v in val_logs.items()})
         progbar.finish(logs)
         callback_list.on_epoch_end(epoch, logs)

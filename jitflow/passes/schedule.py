@@ -77,6 +77,9 @@ class _Planner:
         if kind not in (ELEMENTWISE, LAYOUT):
             return False
         users = self.uses.get(id(v), [])
+        if node.op == "transpose" and users and all(u.op == "matmul" for u in users) \
+                and len(v.shape) == 2 and id(node.operands[0]) in self.home:
+            return False    # the GEMM reads the operand's buffer with its transpose flag flipped
         if any(get_op(u.op).kind == LIBRARY for u in users):
             return True
         if any(u.op == "reshape" and reshape_is_view_only(u) for u in users):
