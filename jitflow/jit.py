@@ -50,11 +50,11 @@ def _contains_tensor(tree) -> bool:
     return any(isinstance(x, (Tensor, Variable)) for x in leaves)
 
 
-_SCALAR_KINDS = {float: "f", int: "i", bool: "b"}
+_SCALAR_TYPES = frozenset((float, int, bool, np.float32, np.float64, np.int32, np.int64, np.bool_))
 
 
 def _fast_key(args):
-    """A cheap signature for positional C-contiguous arrays and Python numbers, else None."""
+    """A cheap signature for positional C-contiguous arrays and numbers, else None."""
     key = []
     for a in args:
         kind = type(a)
@@ -62,10 +62,8 @@ def _fast_key(args):
             if not a.flags.c_contiguous:
                 return None
             key.append((a.shape, a.dtype.num))
-        elif kind in _SCALAR_KINDS:
-            key.append(_SCALAR_KINDS[kind])
-        elif isinstance(a, np.generic):
-            key.append(("s", a.dtype.num))
+        elif kind in _SCALAR_TYPES:
+            key.append(kind)
         else:
             return None
     return tuple(key)
@@ -75,11 +73,17 @@ class _Entry:
     """One compiled signature: executable plus the argument/result plumbing."""
 
     __slots__ = ("executable", "feed_positions", "feed_dtypes", "fetch_results", "out_treedef", "states",
-                 "lowered", "graph")
+                 "lowered", "graph", "single_output")
 
     def call_positional(self, args):
-        """Steady-state call: args match this entry's signature (checked by the fast key)."""
-        return self(args if all(type(a) is np.ndarray for a in args) else [_leaf_array(a) for a in args])
+        """Steady-state call: args match this entry's signature (the fast key checked types,
+        shapes and contiguity), so only numbers need converting to 0-d arrays."""
+        feeds = [args[p] if type(args[p]) is np.ndarray else np.asarray(args[p], dtype)
+                 for p, dtype in zip(self.feed_positions, self.feed_dtypes)]
+        outputs = self.executable(feeds, self.states)
+        if self.single_output is not None:
+            return outputs[self.single_output]
+        return pytree.unflatten(self.out_treedef, [outputs[i] for i in self.fetch_results])
 
     def __call__(self, leaves):
         feeds = []
@@ -197,6 +201,7 @@ class JitFunction:
         entry.fetch_results = lowered.fetch_results
         entry.out_treedef = out_treedef
         entry.states = lowered.new_rng_states()
+        entry.single_output = entry.fetch_results[0] if out_treedef == ("leaf",) else None
         entry.lowered = lowered
         entry.graph = graph
         return entry

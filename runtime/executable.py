@@ -14,7 +14,7 @@ from jitflow import errors
 from jitflow.codegen.cpu import BOXED_KINDS, NDARRAY_DATA_OFFSET
 from jitflow.ir.schedule import CONST, OUTPUT, PARAM, VAR
 
-from . import counters
+from .counters import _counters as _COUNTERS
 
 _ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
 STATUS_MESSAGES = {1: "Input is not invertible."}
@@ -102,8 +102,9 @@ class Executable:
     def __call__(self, feeds, states) -> list:
         """feeds: C-contiguous arrays of the tensor params (right dtypes); states: the !var arrays."""
         local = self._local
-        slots = getattr(local, "slots", None)
-        if slots is None:
+        try:
+            slots = local.slots
+        except AttributeError:
             slots = self._thread_slots()
         for index, slot in self._param_slots:
             slots[slot] = id(feeds[index])
@@ -123,7 +124,7 @@ class Executable:
             outputs[index] = out
             slots[slot] = id(out)
         status = self._entry(local.address)
-        counters.launched()
+        _COUNTERS["launches"] += 1
         if status:
             raise errors.InvalidArgumentError(None, None, STATUS_MESSAGES.get(status, f"kernel status {status}"))
         return outputs
