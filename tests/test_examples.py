@@ -34,3 +34,21 @@ def test_mlp_on_digits_reaches_97_percent():
     pytest.importorskip("sklearn")
     from examples import mlp_digits
     assert mlp_digits.main(n_epochs=15, verbose=False) >= 0.97
+
+
+def test_exercise_9_12_checkpoints_resume_and_summaries(tmp_path):
+    from examples import exercise_9_12_logistic_regression as ex
+    assert ex.main(str(tmp_path), n_epochs=60, checkpoint_every=10, stop_after=25, verbose=False) is None
+    assert (tmp_path / "my_logreg_model.ckpt.epoch").read_text() == "21"
+    accuracy = ex.main(str(tmp_path), n_epochs=60, checkpoint_every=10, verbose=False)
+    assert accuracy > 0.9
+    assert (tmp_path / "my_logreg_model_final.safetensors").exists()
+    assert not (tmp_path / "my_logreg_model.ckpt.epoch").exists()
+    assert list((tmp_path / "logs").glob("*/events.out.tfevents.*"))
+
+
+def test_exercise_10_9_deep_mlp_restores_and_reaches_accuracy(tmp_path):
+    pytest.importorskip("sklearn")
+    from examples import exercise_10_9_deep_mlp as ex
+    assert ex.main(str(tmp_path), n_epochs=12, stop_after=4, verbose=False) is None
+    assert ex.main(str(tmp_path), n_epochs=12, verbose=False) >= 0.95
