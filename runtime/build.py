@@ -5,6 +5,7 @@ code (see kernel_cache.py), so a second process skips LLVM entirely."""
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 
@@ -35,8 +36,9 @@ def key_parts(canonical_ir: str) -> dict:
 
 
 def build_executable(fn, verify: bool = False) -> Executable:
-    """Compiles a lowered function (consumed: passes rewrite it in place)."""
-    fn = run_pipeline(fn, verify=verify)
+    """Compiles a lowered function (consumed: passes rewrite it in place). The IR verifier
+    runs after every pass when `verify` or JITFLOW_VERIFY=1 (the test suite sets it)."""
+    fn = run_pipeline(fn, verify=verify or os.environ.get("JITFLOW_VERIFY") == "1")
     canonical = print_function(fn, locations=False, canonical=True)
     parts = key_parts(canonical)
     key = make_key(parts)
