@@ -300,9 +300,11 @@ def emit_reduce_kernel(name: str, schedule: Schedule, kernel: Kernel, declaratio
     return fb.render(), buffers, RangeInfo(extent, num_elements(in_shape), splittable)
 
 
-def _reduce_nest(em: LoopEmitter, g: int, out, out_affine, expr, kind, dtype):
+def _reduce_nest(em: LoopEmitter, g: int, out, out_affine, expr, kind, dtype, ranged: bool = True):
+    """Loops over groups g..; the innermost (reduced) one accumulates in a register. With
+    `ranged`, group 0 runs over [%start, %stop) (a thread's slice)."""
     fb, t = em.fb, llvm_type(dtype)
-    start, stop = ("%start", "%stop") if g == 0 else ("0", str(em.group_extent(g)))
+    start, stop = ("%start", "%stop") if ranged and g == 0 else ("0", str(em.group_extent(g)))
     if g == len(em.groups) - 1:
         acc = fb.alloca(t)
         fb.store(t, _identity(kind, dtype), acc)
@@ -320,7 +322,7 @@ def _reduce_nest(em: LoopEmitter, g: int, out, out_affine, expr, kind, dtype):
         return
     with fb.loop(start, stop, f"g{g}_") as var:
         em.vars[g] = var
-        _reduce_nest(em, g + 1, out, out_affine, expr, kind, dtype)
+        _reduce_nest(em, g + 1, out, out_affine, expr, kind, dtype, ranged)
 
 
 def emit_arg_kernel(name, schedule, kernel, declarations, kind):
@@ -492,7 +494,7 @@ def _row_reduce(em: LoopEmitter, fb: FunctionBuilder, member: dict, r: str):
         fb.store(t, _identity(kind, dtype), fb.gep(t, em.ptrs[out.id], fb.assign(f"add nsw i64 {base}, {i}")))
     groups, axes, expr = member["groups"], member["axes"], member["expr"]
     if len(groups) > 1 and groups[-1][-1] in axes:
-        _reduce_nest_from(em, 1, out, member["out_affine"], expr, kind, dtype)
+        _reduce_nest(em, 1, out, member["out_affine"], expr, kind, dtype, ranged=False)
     else:
         def accumulate():
             ptr = em.address(out, member["out_affine"])
@@ -506,23 +508,3 @@ def _row_reduce(em: LoopEmitter, fb: FunctionBuilder, member: dict, r: str):
             result = fb.assign(f"fdiv {t} {value}, {literal(float(count), dtype)}") if dtype.is_floating else \
                 fb.assign(f"sdiv {t} {value}, {max(count, 1)}")
             fb.store(t, result, ptr)
-
-
-def _reduce_nest_from(em: LoopEmitter, g: int, out, out_affine, expr, kind, dtype):
-    """Like _reduce_nest, for groups g.. of a row (group 0 is the shared row loop)."""
-    fb, t = em.fb, llvm_type(dtype)
-    if g == len(em.groups) - 1:
-        acc = fb.alloca(t)
-        fb.store(t, _identity(kind, dtype), acc)
-        with fb.loop("0", str(em.group_extent(g)), f"r{g}_") as var:
-            em.vars[g] = var
-            em.memo.clear()
-            fb.store(t, _combine(em.low, kind, dtype, fb.load(t, acc), em.value(expr)), acc)
-        em.memo.clear()
-        em.vars[g] = "0"
-        ptr = em.address(out, out_affine)
-        fb.store(t, _combine(em.low, kind, dtype, fb.load(t, ptr), fb.load(t, acc)), ptr)
-        return
-    with fb.loop("0", str(em.group_extent(g)), f"g{g}_") as var:
-        em.vars[g] = var
-        _reduce_nest_from(em, g + 1, out, out_affine, expr, kind, dtype)
