@@ -20,6 +20,7 @@ from .api.control_flow import cond  # noqa: F401
 from .api.variable_scope import (AUTO_REUSE, VariableScope, get_variable, get_variable_scope,  # noqa: F401
                                  variable_scope)
 from .jit import JitFunction, jit  # noqa: F401
+from .placement import devices  # noqa: F401
 from .transforms import grad, value_and_grad  # noqa: F401
 from .api.clip_ops import clip_by_global_norm, clip_by_value, global_norm  # noqa: F401
 from .api.init_ops import (constant_initializer, glorot_normal_initializer,  # noqa: F401

@@ -24,6 +24,7 @@ from .framework.graph import Graph, Tensor
 from .framework.lowering import lower_run
 from .ir.types import as_dtype, bool_, float32, int32
 from .runtime import counters
+from .placement import jit_device
 from .runtime.build import build_executable
 
 
@@ -97,8 +98,9 @@ class _Entry:
 
 
 class JitFunction:
-    def __init__(self, fn, static_argnums=(), static_argnames=(), name=None):
+    def __init__(self, fn, static_argnums=(), static_argnames=(), name=None, device=None):
         self.fn = fn
+        self.device = device      # None/'cpu' or 'gpu' ('/gpu:0'); checked when the first call compiles
         functools.update_wrapper(self, fn, updated=())
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
         self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
@@ -194,7 +196,7 @@ class JitFunction:
             raise ValueError(f"jit({self.name}): the function creates or reads tf.Variables "
                              f"({', '.join(lowered.var_names)}); pass parameters as arguments instead")
         entry = _Entry()
-        entry.executable = build_executable(lowered.function)
+        entry.executable = build_executable(lowered.function, device=jit_device(self.device))
         position = {id(p): i for i, p in enumerate(placeholders)}
         entry.feed_positions = [position[id(t)] for t in lowered.feed_tensors]
         entry.feed_dtypes = [t.dtype.np for t in lowered.feed_tensors]
@@ -233,7 +235,8 @@ class JitFunction:
 
 
 def jit(fn=None, static_argnums=(), static_argnames=(), device=None):
-    """Decorator and function: `@jit`, `@jit(static_argnums=1)`, `jit(f)`."""
+    """Decorator and function: `@jit`, `@jit(static_argnums=1)`, `jit(f)`, `jit(f, device='gpu')`
+    (runs on the GPU; a RuntimeError at the first call when none can be used)."""
     if fn is None:
-        return lambda f: JitFunction(f, static_argnums, static_argnames)
-    return JitFunction(fn, static_argnums, static_argnames)
+        return lambda f: JitFunction(f, static_argnums, static_argnames, device=device)
+    return JitFunction(fn, static_argnums, static_argnames, device=device)

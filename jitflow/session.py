@@ -16,8 +16,11 @@ import numpy as np
 from . import errors
 from .api.variables import Variable
 from .framework.graph import Graph, Operation, Tensor, get_default_graph
-from .framework.lowering import lower_run
+from .framework.lowering import lower_run, needed_ops
+from .placement import run_device
 from .runtime.build import build_executable
+from .runtime.gpu_executable import SyncedVariables
+from .runtime.gpu_executable import mirror as device_mirror
 from .summary import expand_summary_fetches  # tf.summary hook in Session.run
 
 
@@ -57,17 +60,19 @@ def _session_for(session, graph):
 
 
 class _Compiled:
-    __slots__ = ("executable", "lowered", "ready")
+    __slots__ = ("executable", "lowered", "ready", "on_gpu")
 
-    def __init__(self, executable, lowered):
+    def __init__(self, executable, lowered, on_gpu=False):
         self.executable = executable
         self.lowered = lowered
         self.ready = False
+        self.on_gpu = on_gpu
 
 
 class Session:
     def __init__(self, target: str = "", graph: Graph | None = None, config=None):
         self.graph = graph or get_default_graph()
+        self._config = config
         self._variables: dict[str, np.ndarray] = {}
         self._closed = False
         self._compiled: dict = {}
@@ -134,8 +139,10 @@ class Session:
                 self._check_initialized(lowered)
             compiled.ready = True
         variables = self._variables
-        outputs = compiled.executable([feeds[t] for t in lowered.feed_tensors],
-                                      [variables[name] for name in lowered.state_names])
+        # a GPU run takes the variables' host arrays without syncing them: their values stay on the device
+        states = variables.for_device(lowered.state_names) if compiled.on_gpu else \
+            [variables[name] for name in lowered.state_names]
+        outputs = compiled.executable([feeds[t] for t in lowered.feed_tensors], states)
         values = [None if index is None else (outputs[index][()] if outputs[index].ndim == 0 else outputs[index])
                   for index in lowered.fetch_results]
         if summarize is not None:               # tf.summary hook (see above)
@@ -154,8 +161,18 @@ class Session:
 
     def _compile(self, targets, feeds) -> _Compiled:
         lowered = lower_run(self.graph, targets, feeds)
-        executable = build_executable(lowered.function)
-        return _Compiled(executable, lowered)
+        device = self._run_device(targets, feeds)
+        executable = build_executable(lowered.function, device=device)
+        if device == "gpu" and not isinstance(self._variables, SyncedVariables):
+            self._variables = SyncedVariables(self._variables, device_mirror())
+        return _Compiled(executable, lowered, on_gpu=device == "gpu")
+
+    def _run_device(self, targets, feeds) -> str:
+        """'gpu' when an op of the run was placed on a GPU and one is present (jitflow/placement.py)."""
+        config = self._config
+        soft = config.get("allow_soft_placement", True) if isinstance(config, dict) else \
+            getattr(config, "allow_soft_placement", True)
+        return run_device(needed_ops(targets, {id(t) for t in feeds}), soft is not False)
 
     def _check_initialized(self, lowered):
         for name in lowered.needs_initialized:

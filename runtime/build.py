@@ -26,21 +26,32 @@ _lock = threading.Lock()
 _key_locks: dict[str, threading.Lock] = {}
 
 
-def key_parts(canonical_ir: str) -> dict:
+def key_parts(canonical_ir: str, gpu_arch: str | None = None) -> dict:
+    """The cache key's parts; `gpu_arch` (e.g. 'sm_90') keys PTX for that GPU instead of CPU code."""
     import jitflow
+    if gpu_arch is not None:
+        from jitflow.codegen import ptx
+        target, blas = ptx.target_fingerprint(gpu_arch), False
+    else:
+        target, blas = cpu.target_fingerprint(), bool(blas_symbols())
     return {"ir": hashlib.sha256(canonical_ir.encode()).hexdigest(),
-            "target": cpu.target_fingerprint(),
+            "target": target,
             "jitflow": jitflow.__version__,
             "compiler": compiler_fingerprint(),
-            "blas": bool(blas_symbols())}
+            "blas": blas}
 
 
-def build_executable(fn, verify: bool = False) -> Executable:
+def build_executable(fn, verify: bool = False, device: str = "cpu") -> Executable:
     """Compiles a lowered function (consumed: passes rewrite it in place). The IR verifier
-    runs after every pass when `verify` or JITFLOW_VERIFY=1 (the test suite sets it)."""
+    runs after every pass when `verify` or JITFLOW_VERIFY=1 (the test suite sets it).
+    `device='gpu'` builds PTX for the present GPU and returns a GpuExecutable (gpu_build.py)."""
+    gpu_arch = None
+    if device == "gpu":
+        from .gpu_build import present_arch
+        gpu_arch = present_arch()
     fn = run_pipeline(fn, verify=verify or os.environ.get("JITFLOW_VERIFY") == "1")
     canonical = print_function(fn, locations=False, canonical=True)
-    parts = key_parts(canonical)
+    parts = key_parts(canonical, gpu_arch)
     key = make_key(parts)
     with _lock:
         cached = _memory_cache.get(key)
@@ -54,7 +65,11 @@ def build_executable(fn, verify: bool = False) -> Executable:
         if cached is not None:
             counters.bump("memory_cache_hits")
             return cached
-        executable = _build(fn, key, parts)
+        if gpu_arch is not None:
+            from .gpu_build import build_gpu
+            executable = build_gpu(fn, key, parts, gpu_arch)
+        else:
+            executable = _build(fn, key, parts)
         with _lock:
             _memory_cache[key] = executable
     return executable

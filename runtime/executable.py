@@ -61,6 +61,7 @@ class Executable:
             elif buf.kind == OUTPUT:
                 self._outputs.append((buf.ref, slot, buf.shape, buf.dtype.np, buf.nbytes >= REUSE_MIN_BYTES))
         assert {PARAM, VAR, OUTPUT} == set(BOXED_KINDS)
+        self._aliases = sorted(schedule.output_aliases.items())
         self._local = threading.local()
 
     @property
@@ -127,4 +128,6 @@ class Executable:
         _COUNTERS["launches"] += 1
         if status:
             raise errors.InvalidArgumentError(None, None, STATUS_MESSAGES.get(status, f"kernel status {status}"))
+        for index, source in self._aliases:
+            outputs[index] = outputs[source].copy()
         return outputs

@@ -135,3 +135,12 @@ def test_in_place_update_with_shifted_read_is_correct():
         sess.run(v.initializer)
         sess.run(update)
         np.testing.assert_array_equal(sess.run(v), np.arange(6, dtype=np.float32).reshape(2, 3)[::-1, ::-1])
+
+
+def test_identical_fetches_merged_by_cse_come_back_separately():
+    x = tf.placeholder(tf.float32, (6, 4))
+    with tf.Session() as sess:
+        a, b, c, d = sess.run([tf.reduce_sum(x), tf.reduce_sum(x), x * 2, x * 2], {x: np.ones((6, 4))})
+    assert a == b == 24.0
+    np.testing.assert_array_equal(c, d)
+    assert c is not d

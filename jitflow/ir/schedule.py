@@ -59,3 +59,4 @@ class Schedule:
     slots: list[Buffer | None] = field(default_factory=list)
     workspace_bytes: int = 0
     var_of_value: dict[int, str] = field(default_factory=dict)
+    output_aliases: dict[int, int] = field(default_factory=dict)   # result -> earlier result, same value

@@ -58,7 +58,7 @@ class Layer:
         self._weights: list[tuple[str, Variable, bool]] = []
         self.losses: list = []            # regularization penalties (scalar tensors)
         self.updates: list = []           # assign ops of the latest training call
-        self._session = None              # the owning model's Session, set when the model builds
+        self._engine = None               # the owning model's graph + session, set when the model builds
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         if batch_input_shape is None and input_shape is not None:
@@ -121,23 +121,23 @@ class Layer:
     def get_weights(self) -> list:
         if not self._weights:
             return []
-        self._need_session()
-        return list(self._session.run([v.value() for v in self.weights]))
+        self._need_engine()
+        return self._engine.read(self.weights)
 
     def set_weights(self, weights):
         weights = list(weights)
         if len(weights) != len(self._weights):
             raise ValueError(f"Layer {self.name} expects {len(self._weights)} weights, got {len(weights)}")
-        self._need_session()
+        self._need_engine()
         for (short, var, _), value in zip(self._weights, weights):
             value = np.asarray(value, np.float32)
             if tuple(value.shape) != tuple(var.shape.as_list()):
                 raise ValueError(f"Layer {self.name} weight '{short}' has shape {tuple(var.shape.as_list())}, "
                                  f"got a value of shape {value.shape}")
-            var.load(value, self._session)
+            self._engine.load(var, value)
 
-    def _need_session(self):
-        if self._session is None:
+    def _need_engine(self):
+        if self._engine is None:
             raise ValueError(f"Layer {self.name} has no weights yet: it is built when its model is built "
                              f"(give the first layer input_shape=..., or call fit/predict/build).")
 

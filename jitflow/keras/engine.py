@@ -54,7 +54,7 @@ class Engine:
         self.initialize_new_variables()
 
     def _call_layer(self, layer, inputs, training):
-        layer._session = self.session
+        layer._engine = self
         return layer._call_in_graph(inputs, training)
 
     def forward(self, layers, training):
@@ -85,6 +85,8 @@ class Engine:
                 total_eval = self._total(loss(self.y, self.outputs), penalty)
                 self.eval_fetches = [total_eval] + [metric.batch_value(self.y, self.outputs) for metric in metrics]
         self.metric_names = [metric.name for metric in metrics]
+        self._train_plan = _dedupe(self.train_fetches)
+        self._eval_plan = _dedupe(self.eval_fetches)
         self.initialize_new_variables()
 
     def _label_placeholder(self, loss):
@@ -106,10 +108,14 @@ class Engine:
     # --- running
     def train_step(self, xb, yb):
         """[total loss, *metrics] of one batch (values before the update), after one update."""
-        return self.session.run(self.train_fetches, {self.x: xb, self.y: yb})[1:]
+        fetches, positions = self._train_plan
+        values = self.session.run(fetches, {self.x: xb, self.y: yb})
+        return [values[i] for i in positions[1:]] if positions else values[1:]
 
     def eval_step(self, xb, yb):
-        return self.session.run(self.eval_fetches, {self.x: xb, self.y: yb})
+        fetches, positions = self._eval_plan
+        values = self.session.run(fetches, {self.x: xb, self.y: yb})
+        return [values[i] for i in positions] if positions else values
 
     def predict_step(self, xb):
         return self.session.run(self.outputs, {self.x: xb})
@@ -127,7 +133,55 @@ class Engine:
     def read(self, variables) -> list[np.ndarray]:
         if not variables:
             return []
+        self.initialize_new_variables()
         return [np.array(v) for v in self.session.run([v.value() for v in variables])]
 
     def load(self, variable, value):
+        self.initialize_new_variables()
         variable.load(np.asarray(value, variable.dtype.np), self.session)
+
+
+def _attr_key(value):
+    if isinstance(value, np.ndarray):
+        return (value.shape, value.dtype.str, value.tobytes())
+    return repr(value)
+
+
+def _structure(tensor, memo, canon):
+    """A small int naming how `tensor` is computed (op, attributes, inputs' names; hash-consed, so
+    equal computations get equal ints). Inputs, variables and stateful ops are named by the op itself.
+    Iterative: deep models do not hit the recursion limit."""
+    stack = [tensor.op]
+    while stack:
+        op = stack[-1]
+        if op._id in memo:
+            stack.pop()
+            continue
+        if op._op in ("placeholder", "variable") or op._op.startswith(("random", "assign", "read_var")):
+            memo[op._id] = canon.setdefault(("op", op._id), len(canon))
+            stack.pop()
+            continue
+        pending = [t.op for t in op.inputs if t.op._id not in memo]
+        if pending:
+            stack.extend(pending)
+            continue
+        key = (op._op, tuple(sorted((k, _attr_key(v)) for k, v in op.attrs.items())),
+               tuple((memo[t.op._id], t.value_index) for t in op.inputs))
+        memo[op._id] = canon.setdefault(key, len(canon))
+        stack.pop()
+    return memo[tensor.op._id], tensor.value_index
+
+
+def _dedupe(fetches):
+    """(unique fetches, position of each original fetch or None when all are unique).
+
+    Fetching two tensors that compute the same thing (loss='mse' with metrics=['mse']) makes the
+    compiler merge them into one value returned twice, which codegen does not handle: fetch it once."""
+    memo, canon, unique, positions, seen = {}, {}, [], [], {}
+    for fetch in fetches:
+        key = ("operation", fetch._id) if not hasattr(fetch, "value_index") else _structure(fetch, memo, canon)
+        if key not in seen:
+            seen[key] = len(unique)
+            unique.append(fetch)
+        positions.append(seen[key])
+    return (unique, None) if len(unique) == len(fetches) else (unique, positions)

@@ -221,7 +221,8 @@ class BatchNormalization(Layer):
                 for k, v in self.initializer_names.items()}
         init = {k: v for k, v in init.items() if v is not None}
         return dict(super().get_config(), axis=self.axis, momentum=self.momentum, epsilon=self.epsilon,
-                    center=self.center, scale=self.scale, beta_regularizer=regularizers.serialize(self.beta_regularizer),
+                    center=self.center, scale=self.scale,
+                    beta_regularizer=regularizers.serialize(self.beta_regularizer),
                     gamma_regularizer=regularizers.serialize(self.gamma_regularizer), **init)
 
 

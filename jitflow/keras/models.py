@@ -10,8 +10,6 @@ fit/evaluate.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
@@ -23,6 +21,8 @@ from .layers import LAYER_CLASSES, InputLayer
 
 
 class Model:
+    """The training/inference API shared by models; build one with `Sequential`."""
+
     def __init__(self, *args, name=None, **kwargs):
         if args or kwargs:
             raise NotImplementedError("jitflow.keras supports Sequential models only (no functional "
@@ -105,8 +105,9 @@ class Model:
         """Records the optimizer, loss and metrics; the training step compiles at the first fit."""
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='sparse_categorical_crossentropy'")
-        if loss_weights is not None or kwargs:
-            raise NotImplementedError(f"compile(): unsupported arguments {sorted(kwargs) + (['loss_weights'] if loss_weights is not None else [])}")
+        unsupported = sorted(kwargs) + (["loss_weights"] if loss_weights is not None else [])
+        if unsupported:
+            raise NotImplementedError(f"compile(): unsupported arguments {', '.join(unsupported)}")
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = loss
         self._loss = losses_mod.get(loss)
@@ -137,6 +138,8 @@ class Model:
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("validation_data must be a tuple (x_val, y_val)")
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                raise NotImplementedError("validation sample weights are not supported")
             x_val = training.as_inputs(validation_data[0], "validation_data x")
             self._set_input_shape((None,) + x_val.shape[1:])
             validation = (x_val, training.as_targets(validation_data[1], engine, len(x_val), "validation_data y"))
@@ -285,7 +288,7 @@ class Sequential(Model):
         if any(existing.name == layer.name for existing in self._layers):
             raise ValueError(f"All layers added to a Sequential model should have unique names. Name "
                              f"\"{layer.name}\" is already the name of a layer in this model.")
-        if layer.built and (self._engine is None or layer._session is not self._engine.session):
+        if layer.built and layer._engine is not self._engine:
             raise ValueError(f"Layer {layer.name} already belongs to another model (its weights live there)")
         if not self._layers and layer._batch_input_shape is not None:
             self._set_input_shape(layer._batch_input_shape)

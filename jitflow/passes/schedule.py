@@ -43,6 +43,7 @@ class _Planner:
         self.var_buffer: dict[str, Buffer] = {}
         self.var_of: dict[int, str] = {}        # id(value) -> variable name it aliases
         self.kernels: list[tuple[float, Kernel]] = []
+        self.output_aliases: dict[int, int] = {}   # result index -> earlier result with the same value
 
     def new_buffer(self, kind, type_, ref=None) -> Buffer:
         buf = Buffer(len(self.buffers), kind, type_.dtype, tuple(type_.shape), ref=ref)
@@ -182,9 +183,14 @@ class _Planner:
 
     # --- outputs
     def assign_outputs(self):
+        first_result: dict[int, int] = {}
         for i, v in enumerate(self.fn.results):
             if not v.is_tensor:
                 continue
+            if id(v) in first_result:      # two fetches that CSE merged: one buffer, copied at the end
+                self.output_aliases[i] = first_result[id(v)]
+                continue
+            first_result[id(v)] = i
             out = self.new_buffer(OUTPUT, v.type, ref=i)
             home = self.home.get(id(v))
             owner = next((k for _, k in self.kernels if k.root is v and k.out is home), None)
@@ -214,7 +220,7 @@ class _Planner:
                 offset += (buf.nbytes + ALIGN - 1) // ALIGN * ALIGN
         for i, buf in enumerate(self.buffers):
             buf.id = i
-        return Schedule(kernels, self.buffers, self.home, slots, offset, dict(self.var_of))
+        return Schedule(kernels, self.buffers, self.home, slots, offset, dict(self.var_of), self.output_aliases)
 
 
 def schedule_function(fn: Function) -> Schedule:
