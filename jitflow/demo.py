@@ -140,7 +140,7 @@ def session_mlp(tf, runtime, data):
 
 
 def keras_mlp(tf, runtime, data, plot_path):
-    print(f"10.9 MLP again through tf.keras (Sequential, compile, fit, evaluate, predict)")
+    print("10.9 MLP again through tf.keras (Sequential, compile, fit, evaluate, predict)")
     from jitflow import keras
     x_train, y_train, x_test, y_test = data
     keras.utils.set_random_seed(42)

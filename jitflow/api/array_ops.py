@@ -7,7 +7,7 @@ import numpy as np
 from ..framework.graph import Tensor, get_default_graph
 from ..ir.types import as_dtype, float32, int32
 from .convert import convert_to_tensor, to_numpy
-from .math_ops import _make, cast
+from .math_ops import _make
 
 
 def constant(value, dtype=None, shape=None, name="Const", verify_shape=False, graph=None):
