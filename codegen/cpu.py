@@ -21,6 +21,7 @@ from jitflow.ir.schedule import Schedule
 from . import library, loops
 from .loops import PHASE_FINISH, PHASE_INIT, PHASE_MAIN
 from .scalar_llvm import exp_f32_helper, ipow_helper
+from jitflow.errors import UnsupportedError
 
 ENTRY = "jf_entry"
 _init_lock = threading.Lock()
@@ -91,7 +92,7 @@ def generate_llvm_ir(schedule: Schedule, blas: bool) -> tuple[str, tuple]:
             text, buffers = library.emit_inverse(name, schedule, kernel, declarations)
             returns_status = True
         else:
-            raise NotImplementedError(f"no CPU kernel for {kernel.root.node.describe()}")
+            raise UnsupportedError(f"no CPU kernel for {kernel.root.node.describe()}")
         functions.append(text)
         threads = _threads_for(info)
         if threads > 1:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from jitflow.ir.types import DType, float32
 
 from .llvm_builder import FunctionBuilder, literal, llvm_type
+from jitflow.errors import UnsupportedError
 
 FCMP = {"eq": "oeq", "ne": "une", "lt": "olt", "le": "ole", "gt": "ogt", "ge": "oge"}
 ICMP = {"eq": "eq", "ne": "ne", "lt": "slt", "le": "sle", "gt": "sgt", "ge": "sge"}
@@ -98,7 +99,7 @@ class ScalarLowering:
             return fb.assign(f"select i1 {args[0]}, {t} {args[1]}, {t} {args[2]}")
         if prim == "cast":
             return self._cast(args[0], a_dtype, dtype)
-        raise NotImplementedError(f"no LLVM lowering for scalar primitive {prim!r}")
+        raise UnsupportedError(f"no LLVM lowering for scalar primitive {prim!r}")
 
     def _cast(self, x: str, src: DType, dst: DType) -> str:
         fb, s, d = self.fb, llvm_type(src), llvm_type(dst)

@@ -72,3 +72,10 @@ def describe_op(op) -> str:
         if op.loc.code:
             text += f":\n    {op.loc.code}"
     return text
+
+
+class UnsupportedError(UnimplementedError, NotImplementedError):
+    """A TF 1.x feature jitflow does not provide; the message says which and what to use instead."""
+
+    def __init__(self, message: str):
+        super().__init__(None, None, message)

@@ -23,7 +23,7 @@ def _fans(shape):
 
 class Initializer:
     def __call__(self, shape, dtype=None, partition_info=None):
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must implement this method")
 
     def get_config(self):
         return dict(self.__dict__)

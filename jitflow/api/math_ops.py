@@ -7,6 +7,7 @@ import numpy as np
 from ..framework.graph import Tensor
 from ..ir.types import as_dtype, float32, float64, int32, int64
 from .convert import binary_operands, convert_to_tensor
+from ..errors import UnsupportedError
 
 
 def _make(op_name, inputs, attrs=None, name=None):
@@ -114,7 +115,7 @@ to_int64 = lambda x, name="ToInt64": cast(x, int64, name=name)  # noqa: E731
 def where(condition, x=None, y=None, name=None):
     """`tf.where(cond, x, y)` selects elementwise with broadcasting."""
     if x is None or y is None:
-        raise NotImplementedError("tf.where(condition) without x and y (dynamic output shape) "
+        raise UnsupportedError("tf.where(condition) without x and y (dynamic output shape) "
                                   "is not supported by jitflow")
     condition = convert_to_tensor(condition)
     x, y = binary_operands(x, y)

@@ -96,7 +96,7 @@ class Loss:
         self.from_logits = bool(from_logits)
 
     def call(self, y_true, y_pred):
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must implement this method")
 
     def __call__(self, y_true, y_pred):
         return m.reduce_mean(self.call(y_true, y_pred))

@@ -18,6 +18,7 @@ from . import training, utils
 from .base_layer import Layer, unique_name
 from .engine import Engine
 from .layers import LAYER_CLASSES, InputLayer
+from ..errors import UnsupportedError
 
 
 class Model:
@@ -25,7 +26,7 @@ class Model:
 
     def __init__(self, *args, name=None, **kwargs):
         if args or kwargs:
-            raise NotImplementedError("jitflow.keras supports Sequential models only (no functional "
+            raise UnsupportedError("jitflow.keras supports Sequential models only (no functional "
                                       "Model(inputs, outputs) API yet): use keras.Sequential([...])")
         self._init_model(name or unique_name("model"))
 
@@ -107,12 +108,12 @@ class Model:
             raise ValueError("compile() needs a loss, e.g. loss='sparse_categorical_crossentropy'")
         unsupported = sorted(kwargs) + (["loss_weights"] if loss_weights is not None else [])
         if unsupported:
-            raise NotImplementedError(f"compile(): unsupported arguments {', '.join(unsupported)}")
+            raise UnsupportedError(f"compile(): unsupported arguments {', '.join(unsupported)}")
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = loss
         self._loss = losses_mod.get(loss)
         if isinstance(metrics, dict):
-            raise NotImplementedError("metrics as a dict (multi-output models) is not supported")
+            raise UnsupportedError("metrics as a dict (multi-output models) is not supported")
         self._metric_ids = list(metrics or [])
         self.compiled = True
         if self._engine is not None:
@@ -130,7 +131,7 @@ class Model:
             steps_per_epoch=None, validation_batch_size=None, validation_freq=1):
         """Trains for `epochs` epochs of mini-batches; returns a `History` (`.history` dict of per-epoch values)."""
         if class_weight is not None or sample_weight is not None or steps_per_epoch is not None:
-            raise NotImplementedError("fit(): class_weight, sample_weight and steps_per_epoch are not supported")
+            raise UnsupportedError("fit(): class_weight, sample_weight and steps_per_epoch are not supported")
         x = training.as_inputs(x)
         self._ensure_engine(x.shape[1:])
         engine = self._ensure_training()
@@ -139,7 +140,7 @@ class Model:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("validation_data must be a tuple (x_val, y_val)")
             if len(validation_data) == 3 and validation_data[2] is not None:
-                raise NotImplementedError("validation sample weights are not supported")
+                raise UnsupportedError("validation sample weights are not supported")
             x_val = training.as_inputs(validation_data[0], "validation_data x")
             self._set_input_shape((None,) + x_val.shape[1:])
             validation = (x_val, training.as_targets(validation_data[1], engine, len(x_val), "validation_data y"))
@@ -298,7 +299,7 @@ class Sequential(Model):
 
     def pop(self):
         if self._engine is not None:
-            raise NotImplementedError("pop() on a built model is not supported in jitflow.keras")
+            raise UnsupportedError("pop() on a built model is not supported in jitflow.keras")
         if not self._layers:
             raise TypeError("There are no layers in the model.")
         return self._layers.pop()

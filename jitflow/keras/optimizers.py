@@ -63,7 +63,7 @@ class Optimizer:
         return found
 
     def _make(self, learning_rate):
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must implement this method")
 
     def get_config(self):
         return {"name": self.name, "learning_rate": self._learning_rate}

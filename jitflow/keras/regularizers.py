@@ -11,7 +11,7 @@ from ..api import math_ops as m
 
 class Regularizer:
     def __call__(self, weight):
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must implement this method")
 
     def get_config(self):
         return {}

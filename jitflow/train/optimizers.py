@@ -89,7 +89,7 @@ class Optimizer:
         return group(*updates, name=self._name)
 
     def _apply_dense(self, grad, var):
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must implement this method")
 
     def _lr(self, var, value):
         return m.cast(convert_to_tensor(value), var.dtype) if not isinstance(value, (int, float)) \
