@@ -4,6 +4,8 @@
   python -m jitflow cache info | clear        the persistent kernel cache
   python -m jitflow dump SCRIPT.py:FUNCTION   IR, fused kernels, LLVM IR and assembly of a jitted function
   python -m jitflow bench [--only W1,W4] [--peers numpy|all] [--json PATH]
+  python -m jitflow fuzz --minutes N [--seed S] [--out DIR] | --replay SEED:INDEX|DIR
+                                              differential fuzzing (jitflow/fuzz.py)
 
 `dump` imports SCRIPT (its `if __name__ == "__main__":` block does not run),
 takes FUNCTION (a function or a `jitflow.jit` function) and example arguments
@@ -91,9 +93,14 @@ def main(argv=None):
     dump.add_argument("--asm", action="store_true", help="also print the native assembly")
     sub.add_parser("bench", help="benchmarks W1-W8 against numpy and installed peers (see bench/run.py)",
                    add_help=False)
+    sub.add_parser("fuzz", help="differential fuzzing against the numpy references (see jitflow/fuzz.py)",
+                   add_help=False)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "bench":
         return _bench(argv[1:])
+    if argv and argv[0] == "fuzz":
+        from .fuzz import main as fuzz_main
+        return fuzz_main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import main as demo_main

@@ -13,8 +13,12 @@ class Inspection:
     schedule: str
     llvm_ir: str
     optimized_llvm_ir: str
+    ptx: str = ""            # the GPU code, for `Session.inspect(..., device='gpu')`
 
     def asm(self) -> str:
+        """Host assembly, or the PTX of a GPU inspection."""
+        if self.ptx:
+            return self.ptx
         from .codegen.cpu import native_assembly
         return native_assembly(self.optimized_llvm_ir)
 

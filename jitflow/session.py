@@ -245,8 +245,9 @@ class Session:
                              f"{variable.shape}")
         self._variables[variable.op.name] = array
 
-    def inspect(self, fetches, feed_dict=None):
-        """The IR, fused kernels, LLVM IR and assembly that `run(fetches, feed_dict)` executes."""
+    def inspect(self, fetches, feed_dict=None, device=None):
+        """The IR, fused kernels, LLVM IR and assembly that `run(fetches, feed_dict)` executes;
+        `device='gpu'` shows the GPU code instead (`asm()` is then the PTX; needs no GPU)."""
         from .inspect import Inspection, describe_schedule
         from .ir.printer import print_function
         leaves, _ = _flatten(fetches)
@@ -254,6 +255,11 @@ class Session:
         feeds = self._convert_feeds(feed_dict or {})
         lowered = lower_run(self.graph, targets, feeds)
         before = print_function(lowered.function)
+        if device is not None and "gpu" in str(device).lower():
+            from .runtime.gpu_build import gpu_program
+            program = gpu_program(lowered.function)
+            return Inspection(before, program.ir_text, describe_schedule(program.schedule), program.llvm_ir,
+                              program.optimized_ir, ptx=program.ptx)
         executable = build_executable(lowered.function)
         return Inspection(before, executable.ir_text, describe_schedule(executable.schedule),
                           executable.llvm_ir, executable.optimized_ir)

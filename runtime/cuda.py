@@ -28,6 +28,7 @@ ATTR_COMPUTE_CAPABILITY_MINOR = 76
 JIT_INFO_LOG_BUFFER, JIT_INFO_LOG_BUFFER_SIZE_BYTES = 3, 4
 JIT_ERROR_LOG_BUFFER, JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 5, 6
 LOG_BYTES = 1 << 14
+CAPTURE_MODE_THREAD_LOCAL = 1
 
 _lock = threading.Lock()
 _state: dict = {}
@@ -100,6 +101,11 @@ class Driver:
             "cuEventCreate": [vp, ui], "cuEventRecord": [vp, vp], "cuEventSynchronize": [vp],
             "cuEventElapsedTime": [vp, vp, vp], "cuEventDestroy_v2": [vp],
             "cuGetErrorName": [i, vp], "cuGetErrorString": [i, vp],
+            "cuStreamCreate": [vp, ui], "cuStreamDestroy_v2": [vp], "cuStreamSynchronize": [vp],
+            "cuMemsetD8Async": [ctypes.c_uint64, ctypes.c_ubyte, sz, vp],
+            "cuStreamBeginCapture_v2": [vp, i], "cuStreamEndCapture": [vp, vp],
+            "cuGraphInstantiateWithFlags": [vp, vp, ctypes.c_ulonglong], "cuGraphLaunch": [vp, vp],
+            "cuGraphExecDestroy": [vp], "cuGraphDestroy": [vp],
         }
         for name, argtypes in signatures.items():
             fn = getattr(lib, name)
@@ -205,14 +211,49 @@ class Driver:
         self.check(self.lib.cuLaunchKernel(fn, grid[0], grid[1], grid[2], block[0], block[1], block[2],
                                            shared_bytes, stream, params, None), "cuLaunchKernel")
 
+    # --- streams and graphs (a run's launches recorded once, replayed with one call)
+    def stream(self):
+        """A new stream that synchronizes with the legacy default stream (where the copies go)."""
+        self.make_current()
+        stream = ctypes.c_void_p()
+        self.check(self.lib.cuStreamCreate(ctypes.byref(stream), 0), "cuStreamCreate")
+        return stream
+
+    def memset_async(self, pointer: int, nbytes: int, stream):
+        if nbytes:
+            self.check(self.lib.cuMemsetD8Async(pointer, 0, nbytes, stream), "cuMemsetD8Async")
+
+    def capture(self, stream, record) -> object:
+        """A CUgraphExec of what `record()` enqueues on `stream` (thread-local capture mode)."""
+        self.check(self.lib.cuStreamBeginCapture_v2(stream, CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture")
+        graph = ctypes.c_void_p()
+        try:
+            record()
+        finally:
+            code = self.lib.cuStreamEndCapture(stream, ctypes.byref(graph))
+        self.check(code, "cuStreamEndCapture")
+        executable = ctypes.c_void_p()
+        try:
+            self.check(self.lib.cuGraphInstantiateWithFlags(ctypes.byref(executable), graph, 0),
+                       "cuGraphInstantiateWithFlags")
+        finally:
+            self.lib.cuGraphDestroy(graph)
+        return executable
+
+    def launch_graph(self, executable, stream):
+        self.check(self.lib.cuGraphLaunch(executable, stream), "cuGraphLaunch")
+
+    def destroy_graph(self, executable):
+        self.check(self.lib.cuGraphExecDestroy(executable), "cuGraphExecDestroy")
+
     # --- events (timing)
     def event(self):
         event = ctypes.c_void_p()
         self.check(self.lib.cuEventCreate(ctypes.byref(event), 0), "cuEventCreate")
         return event
 
-    def record(self, event):
-        self.check(self.lib.cuEventRecord(event, None), "cuEventRecord")
+    def record(self, event, stream=None):
+        self.check(self.lib.cuEventRecord(event, stream), "cuEventRecord")
 
     def elapsed_ms(self, start, stop) -> float:
         self.check(self.lib.cuEventSynchronize(stop), "cuEventSynchronize")

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from jitflow.codegen import gpu, ptx
-from jitflow.codegen.ptx_kernels import GpuPlan
+from jitflow.codegen.ptx_threads import GpuPlan
 from jitflow.ir.printer import print_function
 from jitflow.passes import run_pipeline
 from jitflow.passes.schedule import schedule_function
@@ -67,6 +67,9 @@ def gpu_program(fn, arch: str | None = None, verify: bool = False) -> GpuProgram
     parts = key_parts(print_function(fn, locations=False, canonical=True), arch)
     program = _compile(fn, make_key(parts), parts, arch)
     program.ir_text = print_function(fn)
+    if program.llvm_ir is None:   # PTX from the disk cache: regenerate the (cheap) LLVM IR for dumps
+        program.llvm_ir, _ = gpu.generate_llvm_ir(program.schedule)
+        program.optimized_ir = ""
     return program
 
 

@@ -2,8 +2,11 @@
 
 `GpuExecutable` has the CPU Executable's call shape, `(feeds, states) -> outputs`:
 it copies the feeds into device buffers it owns, launches the plan's kernels on
-the default stream, and copies the outputs back (a device-to-host copy waits
-for the kernels). Constants are uploaded once; temps live in one device
+its own stream, and copies the outputs back (a device-to-host copy on the legacy
+default stream waits for the kernels). The launches are recorded once as a CUDA
+graph and replayed with one driver call per run (recorded again when the state
+arrays it is given live at other device addresses, i.e. another Session's;
+`JITFLOW_CUDA_GRAPHS=0` launches kernel by kernel). Constants are uploaded once; temps live in one device
 workspace, as on the CPU. Calls are serialized per executable (its device
 buffers are shared).
 
@@ -28,6 +31,7 @@ syncs nor invalidates. `jit(device='gpu')` keeps its random counters the same wa
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 import weakref
 
@@ -147,7 +151,6 @@ class SyncedVariables(dict):
 
 class GpuExecutable:
     def __init__(self, schedule, plan, ptx: str, n_results: int, llvm_ir=None, optimized_ir=None):
-        from jitflow.codegen.ptx_kernels import GpuPlan   # noqa: F401 (the plan's type)
         self.driver = cuda.require()
         self.mirror = mirror()
         self.schedule = schedule
@@ -186,7 +189,10 @@ class GpuExecutable:
         written |= {schedule.value_buffer[id(k.root.node.operands[0])].id for k in schedule.kernels
                     if k.kind == "random"}
         self._written_states = [index for index, buf_id in self._states if buf_id in written]
+        self._stream = d.stream()
         self._steps, self._state_cells = self._prepare_steps()
+        self._graph, self._graph_states = None, None
+        self._use_graphs = os.environ.get("JITFLOW_CUDA_GRAPHS", "1") != "0"
         self._lock = threading.Lock()
 
     def _alloc(self, nbytes: int) -> int:
@@ -214,8 +220,9 @@ class GpuExecutable:
                     values[i] = self._status
             params = (ctypes.c_void_p * max(1, len(launch.args)))(
                 *[ctypes.addressof(values) + 8 * i for i in range(len(launch.args))])
-            steps.append(("launch", self._functions[launch.kernel], tuple(launch.grid), tuple(launch.block),
-                          params, values))
+            # cuLaunchKernel's arguments, ready to call (the arrays stay alive in the tuple)
+            steps.append(("launch", (self._functions[launch.kernel], *launch.grid, *launch.block, 0, self._stream,
+                                     params, None), launch.kernel, values))
         return steps, state_cells
 
     @property
@@ -232,19 +239,73 @@ class GpuExecutable:
             self._optimized_ir = ptx.compile_ptx(self.llvm_ir, self.plan.kernels, self.driver.arch).optimized_ir
         return self._optimized_ir
 
-    def _bind_states(self, states):
+    def _bind_states(self, states) -> tuple:
+        pointers = []
         for index, buf_id in self._states:
             pointer = self.mirror.device_pointer(states[index])
+            pointers.append(pointer)
             for values, i in self._state_cells.get(buf_id, ()):
                 values[i] = pointer
+        return tuple(pointers)
 
-    def launch_all(self):
+    def _enqueue(self):
+        """Every step of the plan on this executable's stream."""
         d = self.driver
+        launch = d.lib.cuLaunchKernel
         for step in self._steps:
             if step[0] == "launch":
-                d.launch(step[1], step[2], step[3], step[4])
+                code = launch(*step[1])
+                if code:
+                    d.check(code, "cuLaunchKernel", f"kernel {step[2]}")
             else:
-                d.memset(step[1], step[2])
+                d.memset_async(step[1], step[2], self._stream)
+
+    def launch_all(self, state_pointers: tuple):
+        """Runs the plan: as a CUDA graph recorded at the first call (one driver call per run instead
+        of one per kernel), recorded again when the state arrays live elsewhere (another Session)."""
+        d = self.driver
+        if self._use_graphs:
+            if self._graph is None or self._graph_states != state_pointers:
+                if self._graph is not None:
+                    d.destroy_graph(self._graph)
+                    self._graph = None
+                try:
+                    self._graph = d.capture(self._stream, self._enqueue)
+                    self._graph_states = state_pointers
+                except errors.OpError:   # a driver without graph capture: launch one by one
+                    self._use_graphs = False
+            if self._graph is not None:
+                d.launch_graph(self._graph, self._stream)
+                return
+        self._enqueue()
+
+    def profile(self, feeds, states, repeat: int = 20) -> list[tuple[str, float]]:
+        """(kernel, seconds per run) for each launch of the plan, by CUDA events around each one."""
+        d = self.driver
+        with self._lock:
+            d.make_current()
+            for index, pointer, nbytes in self._params:
+                d.to_device(pointer, feeds[index].ctypes.data, nbytes)
+            self._bind_states(states)
+            events = [d.event() for _ in range(len(self._steps) + 1)]
+            totals = [0.0] * len(self._steps)
+            for _ in range(repeat):
+                d.record(events[0], self._stream)
+                for i, step in enumerate(self._steps):
+                    if step[0] == "launch":
+                        d.check(d.lib.cuLaunchKernel(*step[1]), "cuLaunchKernel")
+                    else:
+                        d.memset_async(step[1], step[2], self._stream)
+                    d.record(events[i + 1], self._stream)
+                d.synchronize()
+                for i in range(len(self._steps)):
+                    totals[i] += d.elapsed_ms(events[i], events[i + 1]) / 1e3
+            for event in events:
+                d.destroy_event(event)
+            for index in self._written_states:
+                self.mirror.device_wrote(states[index])
+        names = [step[2] if step[0] == "launch" else "memset" for step in self._steps]
+        return [(name, total / repeat) for name, total in zip(names, totals)]
 
     def __call__(self, feeds, states) -> list:
         """feeds: C-contiguous arrays of the tensor params (right dtypes); states: the !var host arrays."""
@@ -253,8 +314,7 @@ class GpuExecutable:
             d.make_current()
             for index, pointer, nbytes in self._params:
                 d.to_device(pointer, feeds[index].ctypes.data, nbytes)
-            self._bind_states(states)
-            self.launch_all()
+            self.launch_all(self._bind_states(states))
             counters.launched()
             for index in self._written_states:
                 self.mirror.device_wrote(states[index])
@@ -284,13 +344,13 @@ class GpuExecutable:
             d.make_current()
             for index, pointer, nbytes in self._params:
                 d.to_device(pointer, feeds[index].ctypes.data, nbytes)
-            self._bind_states(states)
-            self.launch_all()
+            pointers = self._bind_states(states)
+            self.launch_all(pointers)
             start, stop = d.event(), d.event()
-            d.record(start)
+            d.record(start, self._stream)
             for _ in range(repeat):
-                self.launch_all()
-            d.record(stop)
+                self.launch_all(pointers)
+            d.record(stop, self._stream)
             seconds = d.elapsed_ms(start, stop) / 1e3 / repeat
             d.destroy_event(start)
             d.destroy_event(stop)
@@ -300,6 +360,9 @@ class GpuExecutable:
 
     def __del__(self):
         try:
+            if self._graph is not None:
+                self.driver.destroy_graph(self._graph)
+            self.driver.lib.cuStreamDestroy_v2(self._stream)
             for pointer in self._owned:
                 self.driver.free(pointer)
             self.driver.unload_module(self._module)

@@ -142,8 +142,13 @@ def _cast_infer(types, attrs, op="cast"):
 def _np_cast(x, dtype):
     with np.errstate(invalid="ignore"):
         if dtype.is_integer and np.issubdtype(x.dtype, np.floating):
+            # truncate toward zero and saturate (+-inf too); NaN -> 0. The bounds are compared
+            # as powers of two: float(iinfo.max) rounds up to 2**63 for int64 and would overflow
             info = np.iinfo(dtype.np)
-            x = np.where(np.isfinite(x), np.clip(np.trunc(x), info.min, info.max), 0)
+            t = np.trunc(x.astype(np.float64))
+            high, low = t >= 2.0 ** (dtype.bits - 1), t < -2.0 ** (dtype.bits - 1)
+            inside = np.where(high | low | np.isnan(t), 0, t).astype(dtype.np)
+            return np.where(high, info.max, np.where(low, info.min, inside)).astype(dtype.np)
         return x.astype(dtype.np)
 
 

@@ -29,10 +29,14 @@ def _np_reduce(fn):
     def reference(x, axes=None, keepdims=False):
         axes = tuple(axes) if axes is not None else None
         if fn is np.mean and np.issubdtype(x.dtype, np.integer):
-            total = np.sum(x, axis=axes, keepdims=keepdims, dtype=np.int64)
+            # as TF: the sum wraps in the input dtype (like reduce_sum), then divides rounding toward zero
+            total = np.asarray(np.sum(x, axis=axes, keepdims=keepdims, dtype=x.dtype)).astype(np.int64)
             count = int(np.prod([x.shape[a] for a in axes])) if axes is not None else x.size
-            with np.errstate(all="ignore"):
-                return (np.trunc(total / max(count, 1))).astype(x.dtype) if count else np.zeros_like(total, x.dtype)
+            if not count:
+                return np.zeros_like(total, x.dtype)
+            quotient = total // count
+            quotient += (total - quotient * count != 0) & (total < 0)
+            return quotient.astype(x.dtype)
         if fn in (np.max, np.min) and x.size == 0:
             init = (np.finfo(x.dtype).min if fn is np.max else np.finfo(x.dtype).max) \
                 if np.issubdtype(x.dtype, np.floating) else \

@@ -62,7 +62,10 @@ class _Planner:
                 self.var_buffer[p.name] = buf
                 self.home[id(p)] = buf
         for node in self.fn.nodes:
-            if node.op == "const" and num_elements(node.result.shape) != 1:
+            # 1-element constants are inlined into loops as literals, except where a library
+            # kernel (GEMM, inverse) reads its operand from memory
+            if node.op == "const" and (num_elements(node.result.shape) != 1 or any(
+                    get_op(u.op).kind == LIBRARY for u in self.uses.get(id(node.result), []))):
                 self.home[id(node.result)] = self.new_buffer(CONST, node.result.type, ref=node.attrs["value"])
             elif node.op == "read_var" or node.op in ASSIGN_OPS:
                 name = node.operands[0].name
