@@ -14,7 +14,8 @@ from .. import errors
 from ..ir.core import Function, Node, Value
 from ..ir.types import EFFECT, TensorType, VarType, int64
 from ..ops import get_op
-from ..ops.registry import RANDOM, ShapeError
+from ..ops.broadcast import normalize_axes
+from ..ops.registry import RANDOM, REDUCE, ShapeError
 from .graph import Operation, Tensor
 
 RNG_STATE_SIZE = 3
@@ -154,8 +155,16 @@ class _Emitter:
         self.op = op
 
     def node(self, op_name: str, operands, attrs) -> Node:
+        opdef = get_op(op_name)
+        if opdef.kind == REDUCE and opdef.reduce not in ("argmax", "argmin") and operands:
+            # codegen reads sorted non-negative axes; graph ops may spell them any way infer accepts
+            try:
+                axes = normalize_axes(attrs.get("axes"), len(operands[0].shape), op_name)
+            except ShapeError as exc:
+                raise errors.InvalidArgumentError(None, self.op, f"{exc}\n  {errors.describe_op(self.op)}") from None
+            attrs = dict(attrs, axes=axes, keepdims=bool(attrs.get("keepdims", False)))
         try:
-            types = get_op(op_name).infer([v.type for v in operands], attrs, op_name)
+            types = opdef.infer([v.type for v in operands], attrs, op_name)
         except (ShapeError, ValueError, TypeError) as exc:
             raise errors.InvalidArgumentError(None, self.op, f"{exc}\n  {errors.describe_op(self.op)}") from None
         node = Node(op_name, operands, attrs, types, loc=self.op.loc, scope=self.op.name)

@@ -27,7 +27,7 @@ def _reduce_infer(types, attrs, op="reduce"):
 
 def _np_reduce(fn):
     def reference(x, axes=None, keepdims=False):
-        axes = tuple(axes) if axes is not None else None
+        axes = normalize_axes(axes, x.ndim, "reference") if axes is not None else None
         if fn is np.mean and np.issubdtype(x.dtype, np.integer):
             # as TF: the sum wraps in the input dtype (like reduce_sum), then divides rounding toward zero
             total = np.asarray(np.sum(x, axis=axes, keepdims=keepdims, dtype=x.dtype)).astype(np.int64)
