@@ -114,7 +114,16 @@ def generate_llvm_ir(schedule: Schedule, blas: bool) -> tuple[str, tuple]:
             parts.append(decl)
             if "@jf_cblas_" in decl:   # resolved to the runtime's BLAS addresses at load time
                 imports.append(decl.split("@")[1].split("(")[0])
-    return "\n".join(parts + functions + [entry]), tuple(sorted(imports))
+    return _with_vector_width("\n".join(parts + functions + [entry])), tuple(sorted(imports))
+
+
+def _with_vector_width(text: str) -> str:
+    """On AVX-512 hosts, ask for 512-bit vectors: LLVM's tuning for several Intel cores
+    otherwise prefers 256 bits, and the design promises the host's widest SIMD."""
+    if "+avx512f" not in _initialize()["features"]:
+        return text
+    return "\n".join(line.replace(" nounwind {", ' nounwind "prefer-vector-width"="512" {')
+                     if line.startswith("define ") else line for line in text.split("\n"))
 
 
 # Slots of these kinds hold a numpy array object (its address, `id(array)`); the entry
