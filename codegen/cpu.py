@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 
 import llvmlite
@@ -308,8 +309,23 @@ def native_assembly(optimized_ir: str) -> str:
     return state["tm"].emit_assembly(module)
 
 
+_live_libraries = [0]     # LoadedCode objects whose machine code is linked in (tests watch it)
+
+
+def live_libraries() -> int:
+    return _live_libraries[0]
+
+
+def _unloaded(tracker):
+    """Finalizer of a LoadedCode: removes its code from the JIT now (not whenever the tracker is
+    collected), so a dropped Executable gives its memory back deterministically. No lock here:
+    the garbage collector may run this while this thread holds _init_lock."""
+    tracker.close()
+    _live_libraries[0] -= 1
+
+
 class LoadedCode:
-    """Object code linked into the process; freed when this object is collected."""
+    """Object code linked into the process; unloaded from the JIT when this object is collected."""
 
     def __init__(self, object_code: bytes, symbol_addresses: dict):
         state = _initialize()
@@ -321,5 +337,8 @@ class LoadedCode:
             builder.import_symbol(name, address)
         builder.export_symbol(ENTRY)
         with _init_lock:
-            self._tracker = builder.link(state["jit"], f"jf_lib{next(_library_ids)}")
+            self.library = f"jf_lib{next(_library_ids)}"
+            self._tracker = builder.link(state["jit"], self.library)
+            _live_libraries[0] += 1
         self.entry_address = self._tracker[ENTRY]
+        weakref.finalize(self, _unloaded, self._tracker)

@@ -38,6 +38,8 @@ from .framework.shapes import Dimension, TensorShape  # noqa: F401
 from .ir.types import DType, as_dtype, bool_ as bool, float32, float64, int32, int64  # noqa: F401,A001
 from .session import InteractiveSession, Session, get_default_session  # noqa: F401
 from . import summary  # noqa: F401
+from . import debugging  # noqa: F401,E402
+from .debugging import add_check_numerics_ops, check_numerics  # noqa: F401,E402
 from . import datasets, keras  # noqa: F401,E402
 from .framework.dot import graph_to_dot  # noqa: F401
 

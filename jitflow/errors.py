@@ -40,7 +40,9 @@ class AlreadyExistsError(OpError):
     error_code = 6
 
 
-class ResourceExhaustedError(OpError):
+class ResourceExhaustedError(OpError, MemoryError):
+    """A run needs more memory than the machine has (also a MemoryError)."""
+
     error_code = 8
 
 

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .ir.types import ALL_DTYPES, bool_, float32, float64, int32, int64
+from .ir.types import ALL_DTYPES, float64, int32
 from .ops import get_op
 from .ops.registry import ELEMENTWISE, LAYOUT
 
@@ -138,12 +138,14 @@ class Program:
     seed: object = None
     kind: str = "forward"          # 'forward' | 'grad'
     loss: dict | None = None       # grad: {"value": id, "weights": array}
+    variables: list = field(default_factory=list)   # initial values of tf.Variables (session mode)
 
     def to_json(self) -> dict:
         return {"inputs": [list(i[:4]) + [None if i[4] is None else list(i[4])] for i in self.inputs],
                 "steps": [[s[0], list(s[1]), _jsonable(s[2])] for s in self.steps],
                 "fetches": list(self.fetches), "mode": self.mode, "seed": self.seed, "kind": self.kind,
-                "loss": None if self.loss is None else {"value": self.loss["value"]}}
+                "loss": None if self.loss is None else {"value": self.loss["value"]},
+                "variables": len(self.variables)}
 
     @staticmethod
     def from_json(data: dict, arrays) -> "Program":
@@ -151,8 +153,10 @@ class Program:
         steps = [(s[0], tuple(s[1]), _unjson(s[2])) for s in data["steps"]]
         program = Program(inputs, list(arrays[:len(inputs)]), steps, list(data["fetches"]), data["mode"],
                           data.get("seed"), data.get("kind", "forward"))
+        rest = list(arrays[len(inputs):])
         if data.get("loss") is not None:
-            program.loss = {"value": data["loss"]["value"], "weights": arrays[len(inputs)]}
+            program.loss = {"value": data["loss"]["value"], "weights": rest.pop(0)}
+        program.variables = rest[:data.get("variables", 0)]
         return program
 
     def n_values(self) -> int:
@@ -213,9 +217,20 @@ def _index_source(index) -> str:
     return ", ".join(parts) if parts else "()"
 
 
-def _apply_step(tf, builder, xs, p):
-    """One program step on tensors `xs` (the default graph is the one being built)."""
+def _apply_step(tf, builder, xs, p, env=None):
+    """One program step on tensors `xs` (the default graph is the one being built); `env`
+    holds the program's tf.Variables ({"vars": {index: Variable}, "program": Program})."""
     from .framework.graph import get_default_graph
+    if builder == "variable":
+        k = p["var"]
+        variable = tf.Variable(env["program"].variables[k], name=f"var{k}")
+        env["vars"][k] = variable
+        return variable.value()
+    if builder == "read_value":
+        return env["vars"][p["var"]].read_value()
+    if builder == "update":
+        variable = env["vars"][p["var"]]
+        return getattr(variable, p["kind"])(xs[0])
     if builder == "op":
         attrs = dict(p.get("attrs", {}))
         if "dtype" in attrs:
@@ -267,6 +282,12 @@ def _apply_step(tf, builder, xs, p):
 def step_source(builder, names, p) -> str:
     """The tf.* line a step stands for (for reports and the generated repro script)."""
     a = ", ".join(names)
+    if builder == "variable":
+        return f"var{p['var']}.value()"
+    if builder == "read_value":
+        return f"var{p['var']}.read_value()"
+    if builder == "update":
+        return f"var{p['var']}.{p['kind']}({a})"
     if builder == "op":
         attrs = dict(p.get("attrs", {}))
         extra = f", {attrs!r}" if attrs else ""
@@ -324,9 +345,16 @@ def program_source(program: Program) -> str:
             else:
                 lines.append(f"v{i} = tf.constant(arrays['a{k}'], tf.{dtype})")
         else:
+            if builder == "variable":
+                lines.append(f"var{p['var']} = tf.Variable(arrays['var{p['var']}'], name='var{p['var']}')")
             lines.append(f"v{i} = " + step_source(builder, [f"v{j}" for j in ids], p))
     fetches = ", ".join(f"v{j}" for j in program.fetches)
-    lines += ["with tf.Session() as sess:", f"    print(sess.run([{fetches}], feed))"]
+    lines += ["with tf.Session() as sess:"]
+    if program.variables:
+        lines += ["    sess.run(tf.global_variables_initializer())"]
+    lines += [f"    print(sess.run([{fetches}], feed))"]
+    if program.variables:
+        lines += ["    print(sess.run(tf.global_variables()))"]
     return "\n".join(lines) + "\n"
 
 
@@ -340,9 +368,23 @@ def build_graph(program: Program, tf=None):
     return graph, values, [values[i] for i in program.fetches], feed
 
 
+def program_variables(graph, program) -> list:
+    """The program's tf.Variables that `graph` (built by build_graph) has, in program order."""
+    return [graph._fuzz_vars[k] for k in sorted(graph._fuzz_vars)]
+
+
+def initial_state(graph, program) -> dict:
+    """Variable op name -> OV of its initial value (what the initializer sets)."""
+    return {v.op.name: _input_value(np.asarray(program.variables[k], v.dtype.np))
+            for k, v in sorted(graph._fuzz_vars.items())}
+
+
 def _build_values(tf, program, args):
     """Value tensors and the feed dict; `args` (jit) are the feed inputs' tensors, in input order."""
+    from .framework.graph import get_default_graph
     values, feed = [], {}
+    env = {"vars": {}, "program": program}
+    get_default_graph()._fuzz_vars = env["vars"]
     feed_inputs = [k for k, spec in enumerate(program.inputs) if spec[3] == "feed"]
     arg_of = dict(zip(feed_inputs, args)) if args is not None else {}
     for builder, ids, p in program.steps:
@@ -361,7 +403,7 @@ def _build_values(tf, program, args):
                 t = tf.constant(array, DTYPES[dtype], name=name)
             values.append(t)
         else:
-            values.append(_apply_step(tf, builder, [values[i] for i in ids], p))
+            values.append(_apply_step(tf, builder, [values[i] for i in ids], p, env))
     return values, feed
 
 
@@ -394,6 +436,9 @@ class Generator:
         self.max_elements = 400_000 if self.big else MAX_ELEMENTS
         self.main_dtype = "float64" if self.grad else draw.weighted(
             {"float32": 5, "float64": 2, "int32": 2, "int64": 1, "bool": 0.5})
+        self.env = {"vars": {}, "program": self.program}
+        self.graph._fuzz_vars = self.env["vars"]
+        self.var_specs: list = []         # (dtype, shape) of program.variables
 
     # --- values
     def _add_value(self, tensor, shape, dtype, exact, static_known=True):
@@ -538,7 +583,7 @@ class Generator:
         ids = tuple(int(i) for i in ids)
         with self.graph.as_default():
             try:
-                tensor = _apply_step(self.tf, builder, [self.tensors[i] for i in ids], params)
+                tensor = _apply_step(self.tf, builder, [self.tensors[i] for i in ids], params, self.env)
             except (ValueError, TypeError) as exc:
                 shapes = [self.shapes[i] for i in ids]
                 raise GenerationError(f"{step_source(builder, [f'v{i}' for i in ids], params)} on shapes "
@@ -569,12 +614,88 @@ class Generator:
             table = {"unary": 6, "binary": 6, "reduce": 3, "layout": 3, "matmul": 1, "softmax": 1.2,
                      "normalize": 0.6, "select": 1, "concat": 0.7, "add_n": 0.5}
         else:
-            table = {"unary": 5, "binary": 6, "compare": 2, "select": 1.2, "cast": 2.5, "reduce": 3,
+            table = {"variable": 0.3, "read": 0.4 if self.var_specs else 0, "update": 1.0, "sgd": 0.3,
+                     "unary": 5, "binary": 6, "compare": 2, "select": 1.2, "cast": 2.5, "reduce": 3,
                      "arg": 0.8, "layout": 3, "slice": 2, "concat": 1, "matmul": 1, "add_n": 0.6,
                      "softmax": 2, "normalize": 1, "one_hot": 0.4, "logical": 0.5, "inverse": 0.2,
                      "random": 0.3}
         what = d.weighted(table)
         getattr(self, "step_" + what)()
+
+    # variables: initial reads, fresh reads, updates (effects run in graph order)
+    def step_variable(self, dtype=None, shape=None) -> int:
+        dtype = dtype or (self.main_dtype if self.d.bool(0.8) else self.d.choice(tuple(DTYPES)))
+        shape = tuple(shape) if shape is not None else self.random_shape()
+        k = len(self.program.variables)
+        self.program.variables.append(self.random_array(dtype, shape))
+        self.var_specs.append((dtype, shape))
+        return self.emit("variable", [], {"var": k}, True)
+
+    def pick_var(self, pred=None) -> int:
+        ks = [k for k, spec in enumerate(self.var_specs) if pred is None or pred(*spec)]
+        if ks and self.d.bool(0.8):
+            return self.d.choice(ks)
+        self.step_variable()
+        return len(self.var_specs) - 1
+
+    def step_read(self):
+        return self.emit("read_value", [], {"var": self.pick_var()}, True)
+
+    def step_update(self):
+        d = self.d
+        k = self.pick_var()
+        dtype, shape = self.var_specs[k]
+        kind = "assign" if dtype == "bool" else d.choice(("assign", "assign_add", "assign_sub"))
+        style = d.int(0, 2)
+        if style == 0:      # the variable's own value, read at other indices: an in-place hazard
+            read = self.emit("read_value", [], {"var": k}, True) if d.bool(0.5) else None
+            if read is None:
+                read = next(i for i, (b, _, p) in enumerate(self.program.steps) if b == "variable" and p["var"] == k)
+            value = read
+            flips = [a for a, n in enumerate(shape) if n > 1]
+            if flips:
+                axis = d.choice(flips)
+                index = tuple(("s", None, None, -1 if a == axis else None) for a in range(len(shape)))
+                value = self.emit("getitem", [read], {"index": index}, True)
+            if dtype != "bool" and d.bool(0.5):
+                other = self.pick((dtype,), pred=lambda i: self.shapes[i] == shape and self.static_known[i],
+                                  fresh_shape=shape)
+                if self.shapes[other] == shape:
+                    value = self.emit("op", [value, other], {"op": d.choice(("add", "mul", "maximum"))})
+        elif style == 1:    # any value of the variable's dtype and shape
+            value = self.pick((dtype,), pred=lambda i: self.shapes[i] == shape and self.static_known[i],
+                              fresh_shape=shape)
+            if self.shapes[value] != shape or self.dtypes[value] != dtype:
+                value = self.new_input(dtype, shape)
+        else:
+            value = self.new_input(dtype, shape)
+        return self.emit("update", [value], {"var": k, "kind": kind}, False)
+
+    def step_sgd(self):
+        """var -= c * (a @ b): one GEMM into the variable (alpha = -c, beta = 1) when nothing in
+        between reads it; a, b sometimes read the variable itself (then it must not fuse)."""
+        d = self.d
+        dtype = d.choice(FLOAT_NAMES)
+        k = self.pick_var(lambda dt, shape: dt == dtype and len(shape) == 2 and 0 not in shape)
+        dtype, shape = self.var_specs[k]
+        if len(shape) != 2 or 0 in shape or dtype not in FLOAT_NAMES:
+            self.step_variable(dtype, (d.choice((2, 3, 17)), d.choice((2, 5, 16))))
+            k = len(self.var_specs) - 1
+            dtype, shape = self.var_specs[k]
+        m, n = shape
+        inner = d.choice((1, 3, 8, 33))
+        a = self.new_input(dtype, (m, inner))
+        b = self.new_input(dtype, (inner, n))
+        if m == n and d.bool(0.3):
+            a = self.emit("read_value", [], {"var": k}, True) if d.bool(0.5) else \
+                next(i for i, (bb, _, p) in enumerate(self.program.steps) if bb == "variable" and p["var"] == k)
+            b = self.new_input(dtype, (n, n))
+        product = self.emit("matmul", [a, b], {"ta": False, "tb": False})
+        c = self.new_input(dtype, (), kind="const", array=d.choice((0.5, 0.01, -2.0, 1.0)))
+        scaled = self.emit("op", [c, product] if d.bool(0.5) else [product, c], {"op": "mul"})
+        if d.bool(0.2):   # something in between reads the variable: no fusion allowed
+            self.emit("read_value", [], {"var": k}, True)
+        return self.emit("update", [scaled], {"var": k, "kind": d.choice(("assign_sub", "assign_add"))})
 
     # elementwise
     def step_unary(self):
@@ -595,7 +716,7 @@ class Generator:
             x = self.positive(x)
         if op == "exp" and (self.grad or d.bool(0.5)):
             x = self.emit("op", [x], {"op": "tanh"})
-        exact = self.exact[x] and op in ("neg", "abs", "relu", "sign", "square", "sqrt", "rsqrt")
+        exact = self.exact[x] and op in ("neg", "abs", "relu", "sign", "square", "sqrt", "rsqrt", "identity")
         return self.emit("op", [x], {"op": op}, exact)
 
     def positive(self, x):
@@ -831,8 +952,6 @@ class Generator:
         match = [j for j in range(len(self.tensors)) if self.dtypes[j] == self.dtypes[x] and self.shapes[j] == want
                  and self.static_known[j]]
         y = d.choice(match) if match and d.bool(0.5) else self.new_input(self.dtypes[x], want)
-        if self.dtypes[x] in INT_NAMES:   # keep the exact int products inside the dtype
-            pass
         return self.emit("matmul", [x, y], {"ta": ta, "tb": tb}, False)
 
     def step_inverse(self):
@@ -951,6 +1070,8 @@ def generate(draw, kind="forward", n_steps=None, mode=None, allow_big=True) -> P
         program.mode = "session"
     else:
         program.mode = mode or ("jit" if draw.bool(0.2) else "session")
+        if program.variables:
+            program.mode = "session"          # a jitted function has no variables
     return program
 
 
@@ -1320,8 +1441,7 @@ def _reduce_bounds(name, opdef, attrs, x: OV, out) -> OV:
     axes = tuple(attrs["axes"]) if attrs.get("axes") is not None else tuple(range(rank))
     keep = attrs.get("keepdims", False)
     n = int(np.prod([x.val.shape[a] for a in axes], dtype=np.int64)) if axes else 1
-    unc = np.any(x.unc, axis=axes, keepdims=keep) if x.val.size or True else np.zeros(shape, bool)
-    unc = np.broadcast_to(unc, shape)
+    unc = np.broadcast_to(np.any(x.unc, axis=axes, keepdims=keep), shape)
     if not np.issubdtype(out.dtype, np.floating):
         return OV(out, None, unc)
     u, tiny = _unit(out.dtype), _tiny(out.dtype)
@@ -1338,6 +1458,13 @@ def _reduce_bounds(name, opdef, attrs, x: OV, out) -> OV:
         else:   # prod
             rel = np.sum(_sdiv(x.err, mx), axis=axes, keepdims=keep)
             err = _smul(_mag(out), rel + 2 * n * u) + n * tiny
+            # a reassociated product passes through other partial products: when some order can
+            # overflow (then inf * 0 = NaN) or underflow and grow again, the result is undetermined
+            logs = np.log(np.where(mx > 0, mx, 1.0))
+            up = np.sum(np.maximum(logs, 0), axis=axes, keepdims=keep)
+            down = np.sum(np.minimum(logs, 0), axis=axes, keepdims=keep)
+            unc = unc | np.broadcast_to((up >= np.log(np.finfo(out.dtype).max))
+                                        | ((down <= np.log(tiny)) & (up > 0)), shape)
     zs = out == 0
     return _finish(OV(out, np.broadcast_to(err, shape), unc, zs), out.dtype)
 
@@ -1359,47 +1486,88 @@ def _matmul_bounds(attrs, ins, out) -> OV:
     ma, mb = _mag(av), _mag(bv)
     ea, eb = orient(a.err, ta), orient(b.err, tb)
     with np.errstate(all="ignore"):
+        # any summation order (BLAS blocks it); infinite magnitudes make the element undetermined
         err = ma @ eb + ea @ mb + ea @ eb + 2 * (k + 2) * u * (ma @ mb) + (k + 1) * tiny
-        # inf * 0 in a product row gives NaN in one order and not in another? no: IEEE is order-free
-        # there; but infinities make the magnitude bound infinite, so such elements are undetermined
     return _finish(OV(out, err, unc, out == 0), out.dtype)
 
 
-def interpret(graph, feeds: dict, run_index: int = 0, n_ops: int | None = None) -> dict:
-    """id(tensor) -> OV for every tensor of the graph (or of its first `n_ops` ops), evaluating
-    the ops in creation order."""
+def _needed(targets, fed: set) -> set:
+    """Ids of the ops a run of `targets` executes: inputs and control inputs, stopping at fed tensors."""
+    seen, stack = set(), [t.op if hasattr(t, "value_index") else t for t in targets]
+    while stack:
+        op = stack.pop()
+        if op._id in seen:
+            continue
+        seen.add(op._id)
+        if op.outputs and all(id(t) in fed for t in op.outputs):
+            continue
+        stack.extend(t.op for t in op.inputs if id(t) not in fed)
+        stack.extend(op.control_inputs)
+    return seen
+
+
+def interpret(graph, feeds: dict, run_index: int = 0, n_ops: int | None = None, targets=None,
+              state: dict | None = None) -> dict:
+    """id(tensor) -> OV for every tensor of the graph (or of its first `n_ops` ops, or only what a
+    run of `targets` needs), evaluating the ops in creation order. Variables: `state` maps variable
+    op names to their OV before the run and is updated in place; reads and updates take effect in
+    graph order (jitflow chains stateful ops by graph order)."""
     import warnings
     values: dict = {}
     for t, array in feeds.items():
         values[id(t)] = _input_value(np.asarray(array, t.dtype.np))
+    ops = graph.get_operations()[:n_ops]
+    if targets is not None:
+        needed = _needed(targets, {id(t) for t in feeds})
+        ops = [op for op in ops if op._id in needed]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)     # numpy's 'mean of empty slice' and the like
-        _interpret_ops(graph.get_operations()[:n_ops], values, run_index)
+        _interpret_ops(ops, values, run_index, {} if state is None else state)
     return values
 
 
-def _interpret_ops(ops, values, run_index):
+_UPDATE_OPS = {"assign_var": None, "assign_add_var": "add", "assign_sub_var": "sub"}
+
+
+def _interpret_ops(ops, values, run_index, state):
     for op in ops:
         if op.outputs and all(id(t) in values for t in op.outputs):
             continue
         if op._op in ("placeholder",):
             raise ValueError(f"the fuzz oracle needs a feed for {op.name}")
-        if op._op in ("variable", "read_var", "assign_var", "assign_add_var", "assign_sub_var"):
-            raise NotImplementedError("the fuzz oracle does not interpret variables")
+        if op._op == "variable":
+            values[id(op.outputs[0])] = OV(np.zeros(()))       # the handle: never compared
+            continue
+        if op._op == "read_var" or op._op in _UPDATE_OPS:
+            name = op.inputs[0].op.name
+            if name not in state:
+                raise ValueError(f"the fuzz oracle has no value for variable {name}")
+            if op._op in _UPDATE_OPS:
+                state[name] = _update_value(_UPDATE_OPS[op._op], state[name], values[id(op.inputs[1])])
+            current = state[name]
+            values[id(op.outputs[0])] = OV(current.val.copy(), current.err, current.unc, current.zs)
+            continue
         for t, ov in zip(op.outputs, _eval_op(op, values, run_index)):
             values[id(t)] = ov
+
+
+def _update_value(kind, old: OV, value: OV) -> OV:
+    """A variable's value after assign (kind None), assign_add or assign_sub of `value`."""
+    if kind is None:
+        return OV(value.val.copy(), value.err, value.unc, value.zs)
+    with np.errstate(all="ignore"):
+        out = np.asarray((np.add if kind == "add" else np.subtract)(old.val, value.val)).astype(old.val.dtype)
+    unc = np.asarray(old.unc) | np.asarray(value.unc)
+    if not np.issubdtype(out.dtype, np.floating):
+        return OV(out, None, unc)
+    err, extra = _elementwise_bounds(kind, {}, [old.val, value.val], [old.err, value.err], out)
+    zs = (out == 0) & (np.asarray(old.zs) | np.asarray(value.zs))
+    return _finish(OV(out, err, unc | extra, zs), out.dtype)
 
 
 # =====================================================================================
 # comparison
 # =====================================================================================
-@dataclass
-class Mismatch:
-    fetch: int                 # position in program.fetches
-    what: str                  # 'dtype' | 'shape' | 'value'
-    detail: str
-
-
 def compare(got, ov: OV) -> str | None:
     """None when `got` is an acceptable compiled result for the interpreted value `ov`."""
     want = ov.val
@@ -1452,34 +1620,46 @@ def check_program(program: Program) -> CaseResult:
     import jitflow as tf
     graph, values, fetches, feed = build_graph(program)
     ops = _graph_ops(graph)
+    variables = program_variables(graph, program)
+    state = initial_state(graph, program)
     try:
-        oracle = interpret(graph, feed)
+        oracle = interpret(graph, feed, targets=fetches, state=state)
     except Exception as exc:   # a reference that cannot evaluate what graph building accepted
         oracle_exc = f"{type(exc).__name__}: {exc}"
         try:   # fine when the compiled run rejects it too (with a clear error)
             with tf.Session(graph=graph) as sess:
+                if variables:
+                    sess.run(tf.variables_initializer(variables))
                 sess.run(fetches, feed)
         except (tf.errors.OpError, ValueError, TypeError) as compiled_exc:
             return CaseResult("ok", f"both reject: {oracle_exc} / {compiled_exc}", ops, {"both_reject"})
         except Exception:   # noqa: BLE001
             pass
         return CaseResult("oracle_error", oracle_exc, ops)
-    features = set()
+    features = {"variables"} if variables else set()
     has_random = any(get_op(name).kind == "random" for name in ops)
+    finals = []
     try:
         if program.mode == "jit":
             outputs = _run_jit(tf, program)
             second = None
         else:
             with tf.Session(graph=graph) as sess:
+                if variables:
+                    sess.run(tf.variables_initializer(variables))
                 outputs = sess.run(fetches, feed)
                 outputs = [np.array(o) for o in outputs]
-                second = None if has_random else [np.array(o) for o in sess.run(fetches, feed)]
+                finals = [np.array(sess._variables[v.op.name]) for v in variables]
+                # a second run repeats the first (state changes it when there are variables)
+                second = None if has_random or variables else [np.array(o) for o in sess.run(fetches, feed)]
                 for compiled in sess._compiled.values():
                     kernels = compiled.executable.schedule.kernels
                     if any(k.group is not None for k in kernels):
                         features.add("row_group")
-                    features.add(f"kernels:{min(len(kernels), 9)}")
+                    if any(k.kind == "library" and k.beta == 1.0 for k in kernels):
+                        features.add("gemm_update")
+                    if len(kernels) >= 5:
+                        features.add("5+_kernels")
     except Exception as exc:
         if _expected_error(exc, graph, oracle):
             return CaseResult("ok", "expected error", ops, features | {"expected_error"})
@@ -1494,11 +1674,15 @@ def check_program(program: Program) -> CaseResult:
                 problem = "second run: " + problem
         if problem is not None:
             problems.append((k, problem))
-    if any(max(np.asarray(o).size for o in outputs) >= 1 << 17 for _ in [0] if outputs):
+    for v, got in zip(variables, finals):
+        problem = compare(got, state[v.op.name])
+        if problem is not None:
+            problems.append((-1, f"final value of variable {v.op.name}: {problem}"))
+    if outputs and max(np.asarray(o).size for o in outputs) >= 1 << 17:
         features.add("big")
     if problems:
-        detail = "\n".join(f"fetch {k} (v{program.fetches[k]}): {p}" for k, p in problems)
-        return CaseResult("mismatch", detail, ops, features, [k for k, _ in problems])
+        detail = "\n".join(p if k < 0 else f"fetch {k} (v{program.fetches[k]}): {p}" for k, p in problems)
+        return CaseResult("mismatch", detail, ops, features, [k for k, _ in problems if k >= 0])
     return CaseResult("ok", "", ops, features)
 
 
@@ -1557,24 +1741,34 @@ def check_gradient(program: Program, step: float = 1e-5) -> CaseResult:
         shifted = dict(feed)
         for x, d in direction.items():
             shifted[x] = feed[x] + scale * d
-        return float(interpret(graph, shifted, n_ops=n_forward)[id(loss)].val)
+        values = interpret(graph, shifted, n_ops=n_forward)
+        return float(values[id(loss)].val), float(values[id(loss)].err), values
     try:
-        f0, fp, fm = loss_at(0.0), loss_at(step), loss_at(-step)
+        (f0, _, values0), (fp, ep, _), (fm, em, _) = loss_at(0.0), loss_at(step), loss_at(-step)
+        (fp2, _, _), (fm2, _, _) = loss_at(2 * step), loss_at(-2 * step)
     except Exception as exc:
         return CaseResult("oracle_error", f"{type(exc).__name__}: {exc}", ops)
-    if not all(math.isfinite(v) for v in (f0, fp, fm, loss_value)):
+    if not all(math.isfinite(v) for v in (f0, fp, fm, fp2, fm2, loss_value)):
         return CaseResult("skipped", "non-finite loss", ops)
+    # gradient formulas such as rsqrt's dy * -0.5 * y**3 (TF's too) under- or overflow far from 1
+    magnitudes = [np.abs(v.val[np.isfinite(v.val) & (v.val != 0)]) for v in values0.values()
+                  if v is not None and np.issubdtype(np.asarray(v.val).dtype, np.floating) and np.size(v.val)]
+    if any(m.size and (m.max() > 1e50 or m.min() < 1e-50) for m in magnitudes):
+        return CaseResult("skipped", "values beyond 1e+-50: gradient formulas may under/overflow", ops, {"range"})
     forward, backward = (fp - f0) / step, (f0 - fm) / step
-    central = (fp - fm) / (2 * step)
+    central, central2 = (fp - fm) / (2 * step), (fp2 - fm2) / (4 * step)
     scale = max(abs(f0), abs(central), 1.0)
     if abs(forward - backward) > 1e-3 * scale + 1e-6 * max(abs(forward), abs(backward)):
         return CaseResult("skipped", "not smooth within the step (a kink)", ops, {"kink"})
+    # what the differences themselves may be off by: rounding noise of the loss (the oracle's error
+    # bound over the step) and the truncation error (estimated from the steps h and 2h)
+    fd_error = SAFETY * (ep + em) / (2 * step) + abs(central - central2)
     analytic = sum(float(np.sum(np.asarray(g, np.float64) * direction[x])) for (x, _), g in zip(pairs, grad_values))
     if not math.isfinite(analytic):
         return CaseResult("grad_mismatch", f"gradient is not finite ({analytic}); finite differences {central}",
                           ops)
     gnorm = math.sqrt(sum(float(np.sum(np.asarray(g, np.float64) ** 2)) for g in grad_values))
-    tol = 1e-5 * (abs(central) + gnorm) + 1e-7 * scale
+    tol = 1e-5 * (abs(central) + gnorm) + 1e-7 * scale + 2 * fd_error
     if abs(analytic - central) > tol:
         return CaseResult("grad_mismatch", f"directional derivative {analytic!r} vs central differences "
                                            f"{central!r} (tolerance {tol:.3g}; |grad| = {gnorm:.3g})", ops)
@@ -1592,9 +1786,12 @@ def prune(program: Program, keep_fetches=None) -> Program:
     needed = set(fetches)
     if program.loss is not None:
         needed.add(program.loss["value"])
+    creation = {p["var"]: i for i, (b, _, p) in enumerate(program.steps) if b == "variable"}
     for k in range(len(program.steps) - 1, -1, -1):
         if k in needed:
             needed.update(program.steps[k][1])
+            if "var" in program.steps[k][2]:
+                needed.add(creation[program.steps[k][2]["var"]])
     mapping, input_map, inputs, arrays, steps = {}, {}, [], [], []
     for k, (builder, ids, p) in enumerate(program.steps):
         if k not in needed:
@@ -1610,6 +1807,7 @@ def prune(program: Program, keep_fetches=None) -> Program:
         else:
             steps.append((builder, tuple(mapping[i] for i in ids), p))
     out = Program(inputs, arrays, steps, [mapping[f] for f in fetches], program.mode, program.seed, program.kind)
+    out.variables = list(program.variables)
     if program.loss is not None:
         out.loss = {"value": mapping[program.loss["value"]], "weights": program.loss["weights"]}
     return out
@@ -1624,6 +1822,7 @@ def cut(program: Program, value: int, array) -> Program:
     out = Program(program.inputs + [spec], program.arrays + [array], steps, list(program.fetches),
                   program.mode, program.seed, program.kind)
     out.loss = program.loss
+    out.variables = list(program.variables)
     return out
 
 
@@ -1655,14 +1854,19 @@ def minimize(program: Program, result: CaseResult, check=check_program, budget_s
     changed = True
     while changed and time.monotonic() - start < budget_s:
         changed = False
-        graph, values, _, feed = build_graph(best)
+        graph, values, fetches, feed = build_graph(best)
+        state = initial_state(graph, best)
         try:
-            oracle = interpret(graph, feed)
+            oracle = interpret(graph, feed, targets=fetches + ([] if best.loss is None else
+                                                             [values[best.loss["value"]]]), state=state)
         except Exception:   # noqa: BLE001
             break
         for value in range(best.n_values()):
-            if best.input_of(value) is not None or value in best.fetches or (best.loss is not None and best.loss["value"] == value):
+            if best.input_of(value) is not None or value in best.fetches or (
+                    best.loss is not None and best.loss["value"] == value):
                 continue
+            if id(values[value]) not in oracle or best.steps[value][0] in ("variable", "read_value", "update"):
+                continue        # not computed by the run, or stateful (a cut would change the effects)
             array = oracle[id(values[value])].val
             candidate = prune(cut(best, value, array))
             r = still_fails(candidate)
@@ -1678,10 +1882,7 @@ def save_repro(program: Program, result: CaseResult, directory) -> str:
     """Writes ir.txt, inputs.npz, program.json, program.py and report.txt; returns the directory."""
     import jitflow as tf
     os.makedirs(directory, exist_ok=True)
-    arrays = {f"a{i}": a for i, a in enumerate(program.arrays)}
-    if program.loss is not None:
-        arrays[f"a{len(program.arrays)}"] = program.loss["weights"]
-    np.savez(os.path.join(directory, "inputs.npz"), **arrays)
+    _save_arrays(program, directory)
     with open(os.path.join(directory, "program.json"), "w") as f:
         json.dump(program.to_json(), f, indent=1)
     with open(os.path.join(directory, "program.py"), "w") as f:
@@ -1708,11 +1909,21 @@ def save_repro(program: Program, result: CaseResult, directory) -> str:
     return str(directory)
 
 
+def _save_arrays(program: Program, directory):
+    """inputs.npz: a0.. (inputs), then the loss weights (gradient cases), then var0.. (variables)."""
+    arrays = {f"a{i}": a for i, a in enumerate(program.arrays)}
+    if program.loss is not None:
+        arrays[f"a{len(program.arrays)}"] = program.loss["weights"]
+    arrays.update({f"var{k}": a for k, a in enumerate(program.variables)})
+    np.savez(os.path.join(directory, "inputs.npz"), **arrays)
+
+
 def load_program(directory) -> Program:
     with open(os.path.join(directory, "program.json")) as f:
         data = json.load(f)
     npz = np.load(os.path.join(directory, "inputs.npz"))
-    arrays = [npz[f"a{i}"] for i in range(len(npz.files))]
+    n = sum(1 for name in npz.files if name.startswith("a"))
+    arrays = [npz[f"a{i}"] for i in range(n)] + [npz[f"var{k}"] for k in range(data.get("variables", 0))]
     return Program.from_json(data, arrays)
 
 
@@ -1731,6 +1942,17 @@ def case_program(seed: int, index: int) -> Program:
         except GenerationError:
             continue
     raise GenerationError(f"case {seed}:{index}: no valid program in 20 attempts")
+
+
+WORKER_MAX_RSS = 1 << 30
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0
 
 
 def _worker(seed: int, start: int, stop_at: float, status_path: str):
@@ -1772,6 +1994,8 @@ def _worker(seed: int, start: int, stop_at: float, status_path: str):
                 record["repro_error"] = f"{type(exc).__name__}: {exc}"
         print(json.dumps(record), flush=True)
         index += 1
+        if _rss_bytes() > WORKER_MAX_RSS:
+            return      # the parent starts a fresh worker: each LLVM compile leaks inside llvmlite
 
 
 def run_long(minutes: float, seed: int | None = None, out_dir: str | None = None, case_timeout: float = 120.0,
@@ -1792,7 +2016,9 @@ def run_long(minutes: float, seed: int | None = None, out_dir: str | None = None
         while time.time() < deadline:
             cmd = [sys.executable, "-c",
                    f"from jitflow.fuzz import _worker; _worker({seed}, {index}, {deadline!r}, {status_path!r})"]
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            env = dict(os.environ)      # one-off kernels go to the run's directory, not the user's cache
+            env.setdefault("JITFLOW_CACHE_DIR", os.path.join(out_dir, "kernel-cache"))
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
             last = time.time()
             import selectors
             sel = selectors.DefaultSelector()
@@ -1851,10 +2077,7 @@ def run_long(minutes: float, seed: int | None = None, out_dir: str | None = None
 def save_repro_without_running(program: Program, detail: str, directory):
     """For cases that crashed the worker: program and inputs only (running them again would crash)."""
     os.makedirs(directory, exist_ok=True)
-    arrays = {f"a{i}": a for i, a in enumerate(program.arrays)}
-    if program.loss is not None:
-        arrays[f"a{len(program.arrays)}"] = program.loss["weights"]
-    np.savez(os.path.join(directory, "inputs.npz"), **arrays)
+    _save_arrays(program, directory)
     with open(os.path.join(directory, "program.json"), "w") as f:
         json.dump(program.to_json(), f, indent=1)
     with open(os.path.join(directory, "program.py"), "w") as f:

@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from . import errors
+from . import debugging, errors
 from .api.variables import Variable
 from .framework.graph import Graph, Operation, Tensor, get_default_graph
 from .framework.lowering import lower_run, needed_ops
@@ -125,6 +125,10 @@ class Session:
             leaves, summarize = expand_summary_fetches(leaves)
         targets = [self._target(x) for x in leaves]
         feeds = self._convert_feeds(feed_dict) if feed_dict else {}
+        # --- tf.debugging.check_numerics hook: checked tensors are fetched too (jitflow/debugging.py)
+        checks = self._numeric_checks(targets, feeds) if self.graph.__dict__.get("_numeric_checks") else None
+        if checks:
+            targets = targets + [op.inputs[0] for op in checks]
         key = (tuple(map(id, targets)), tuple((id(t), a.shape) for t, a in feeds.items()))
         compiled = self._compiled.get(key)
         if compiled is None:
@@ -142,12 +146,30 @@ class Session:
         # a GPU run takes the variables' host arrays without syncing them: their values stay on the device
         states = variables.for_device(lowered.state_names) if compiled.on_gpu else \
             [variables[name] for name in lowered.state_names]
+        fetch_results = lowered.fetch_results
+        if checks:    # the run works on copies of the variables, committed when the checks pass
+            rollback = not compiled.on_gpu
+            states = [np.array(s, copy=True) for s in states] if rollback else states
         outputs = compiled.executable([feeds[t] for t in lowered.feed_tensors], states)
+        if checks:
+            fetch_results = fetch_results[:len(leaves)]
+            debugging.verify(checks, [outputs[i] for i in lowered.fetch_results[len(leaves):]])
+            if rollback:
+                for name, state in zip(lowered.state_names, states):
+                    variables[name] = state
         values = [None if index is None else (outputs[index][()] if outputs[index].ndim == 0 else outputs[index])
-                  for index in lowered.fetch_results]
+                  for index in fetch_results]
         if summarize is not None:               # tf.summary hook (see above)
             values = summarize(values)
         return values[0] if rebuild is None else rebuild(values)
+
+    def _numeric_checks(self, targets, feeds) -> list:
+        """The check_numerics ops this run executes (cached per fetches and fed tensors)."""
+        cache = self.__dict__.setdefault("_check_cache", {})
+        key = (tuple(map(id, targets)), tuple(map(id, feeds)))
+        if key not in cache:
+            cache[key] = debugging.checks_for(self.graph, targets, {id(t) for t in feeds})
+        return cache[key]
 
     def _target(self, leaf):
         """A fetch converted to the graph element it runs (cached; the cache pins the object)."""
@@ -228,7 +250,10 @@ class Session:
         if isinstance(key, Variable):
             key = key.value()
         if isinstance(key, str):
-            key = self.graph.as_graph_element(key)
+            try:
+                key = self.graph.as_graph_element(key)
+            except (KeyError, ValueError) as exc:
+                raise TypeError(f"Cannot interpret feed_dict key as Tensor: {exc}") from None
         if not isinstance(key, Tensor):
             raise TypeError(f"Cannot interpret feed_dict key as Tensor: {key!r}")
         if key.graph is not self.graph:
@@ -239,6 +264,8 @@ class Session:
         return spec
 
     def _load_variable(self, variable, value):
+        if self._closed:
+            raise RuntimeError("Attempted to use a closed Session.")
         array = np.array(value, dtype=variable.dtype.np)
         if tuple(array.shape) != tuple(variable.shape.dims):
             raise ValueError(f"Cannot load a value of shape {array.shape} into {variable.name} of shape "
@@ -277,10 +304,34 @@ def _feed_array(tensor: Tensor, value) -> np.ndarray:
         raw = np.asarray(value)
         if raw.dtype == object or raw.dtype.kind in "USVMmc":
             raise TypeError(f"values of numpy dtype {raw.dtype}")
+        _check_value_range(raw, np.dtype(tensor.dtype.np))
         return np.asarray(raw, dtype=tensor.dtype.np, order="C")
     except (TypeError, ValueError) as exc:
         raise FeedTypeError(None, tensor.op, f"Cannot feed value {_short(value)} to Tensor '{tensor.name}' of "
                             f"dtype {tensor.dtype.name}: {exc}\n  {errors.describe_op(tensor.op)}") from None
+
+
+def _check_value_range(raw: np.ndarray, target: np.dtype):
+    """A conversion that would change a value beyond rounding raises ValueError: ints out of the
+    target int's range, NaN/Inf or out-of-range floats into ints, finite floats overflowing to Inf.
+    (Fractional floats into ints truncate, as TF's numpy conversion does.)"""
+    if raw.dtype == target or not raw.size:
+        return
+    bad = None
+    if target.kind in "iu" and raw.dtype.kind in "iuf":
+        info = np.iinfo(target)
+        with np.errstate(invalid="ignore"):
+            if raw.dtype.kind == "f":
+                limit = 2.0 ** (info.bits - 1) if target.kind == "i" else 2.0 ** info.bits
+                whole = np.trunc(raw)
+                bad = ~np.isfinite(raw) | (whole < float(info.min)) | (whole >= limit)
+            else:
+                bad = (raw < info.min) | (raw > info.max)
+    elif target.kind == "f" and raw.dtype.kind in "iuf":
+        with np.errstate(over="ignore"):
+            bad = np.isinf(raw.astype(target)) & np.isfinite(raw)
+    if bad is not None and np.any(bad):
+        raise ValueError(f"{raw[bad].flat[0].item()!r} is out of range for {target.name}")
 
 
 def _short(value) -> str:

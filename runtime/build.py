@@ -8,6 +8,8 @@ import hashlib
 import os
 import threading
 import time
+import weakref
+from collections import OrderedDict
 
 import llvmlite  # noqa: F401  (version is part of the key through the target fingerprint)
 
@@ -18,12 +20,46 @@ from jitflow.passes.schedule import schedule_function
 
 from . import counters
 from .blas import blas_symbols
-from .executable import Executable
+from .executable import Executable, check_memory
 from .kernel_cache import compiler_fingerprint, disk_cache, make_key
 
-_memory_cache: dict[str, Executable] = {}
+# The process-wide memory cache. Every executable still in use (held by a Session or a jit
+# signature) is found through `_memory_cache`, which holds it weakly; `_recent` keeps the most
+# recently built or reused ones alive after their users are gone, bounded by entries
+# (JITFLOW_MEMORY_CACHE_ENTRIES, default 256) and by the bytes of constants they own
+# (JITFLOW_MEMORY_CACHE_BYTES, default 256 MiB). An executable in neither is freed, and with it
+# its machine code (LoadedCode's resource tracker unloads it from the JIT).
+_memory_cache: "weakref.WeakValueDictionary[str, Executable]" = weakref.WeakValueDictionary()
+_recent: OrderedDict = OrderedDict()
+_recent_bytes = [0]
 _lock = threading.Lock()
 _key_locks: dict[str, threading.Lock] = {}
+
+
+def _cache_limits() -> tuple[int, int]:
+    return (int(os.environ.get("JITFLOW_MEMORY_CACHE_ENTRIES", "256")),
+            int(os.environ.get("JITFLOW_MEMORY_CACHE_BYTES", str(256 << 20))))
+
+
+def _remember(key: str, executable):
+    """Records a use of `executable` (caller holds _lock): most recent in the bounded LRU."""
+    _memory_cache[key] = executable
+    if key in _recent:
+        _recent.move_to_end(key)
+        return
+    _recent[key] = executable
+    _recent_bytes[0] += getattr(executable, "resident_bytes", 0)
+    max_entries, max_bytes = _cache_limits()
+    while _recent and (len(_recent) > max_entries or _recent_bytes[0] > max_bytes):
+        _, old = _recent.popitem(last=False)
+        _recent_bytes[0] -= getattr(old, "resident_bytes", 0)
+
+
+def clear_memory_cache():
+    """Forgets the recently used executables (those still in use stay cached)."""
+    with _lock:
+        _recent.clear()
+        _recent_bytes[0] = 0
 
 
 def key_parts(canonical_ir: str, gpu_arch: str | None = None) -> dict:
@@ -55,23 +91,32 @@ def build_executable(fn, verify: bool = False, device: str = "cpu") -> Executabl
     key = make_key(parts)
     with _lock:
         cached = _memory_cache.get(key)
-        key_lock = _key_locks.setdefault(key, threading.Lock())
+        if cached is not None:
+            _remember(key, cached)
+        else:
+            key_lock = _key_locks.setdefault(key, threading.Lock())
     if cached is not None:
         counters.bump("memory_cache_hits")
         return cached
-    with key_lock:
+    try:
+        with key_lock:      # one build per key when threads race to it
+            with _lock:
+                cached = _memory_cache.get(key)
+                if cached is not None:
+                    _remember(key, cached)
+            if cached is not None:
+                counters.bump("memory_cache_hits")
+                return cached
+            if gpu_arch is not None:
+                from .gpu_build import build_gpu
+                executable = build_gpu(fn, key, parts, gpu_arch)
+            else:
+                executable = _build(fn, key, parts)
+            with _lock:
+                _remember(key, executable)
+    finally:
         with _lock:
-            cached = _memory_cache.get(key)
-        if cached is not None:
-            counters.bump("memory_cache_hits")
-            return cached
-        if gpu_arch is not None:
-            from .gpu_build import build_gpu
-            executable = build_gpu(fn, key, parts, gpu_arch)
-        else:
-            executable = _build(fn, key, parts)
-        with _lock:
-            _memory_cache[key] = executable
+            _key_locks.pop(key, None)
     return executable
 
 
@@ -79,6 +124,7 @@ def _build(fn, key: str, parts: dict) -> Executable:
     start = time.perf_counter()
     n_results = sum(1 for v in fn.results if v.is_tensor)
     schedule = schedule_function(fn)
+    check_memory(schedule)          # a run too big for this machine fails here, before codegen
     symbols = blas_symbols()
     disk = disk_cache()
     stored = disk.load(key) if disk is not None else None

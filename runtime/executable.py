@@ -5,6 +5,7 @@ released while it runs) and returns the outputs as numpy arrays."""
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 import threading
 
@@ -30,6 +31,58 @@ def _check_array_layout() -> bool:
 if not _check_array_layout():   # pragma: no cover - would need a numpy with another object layout
     raise ImportError("jitflow: this numpy's array object layout differs from the one jitflow's calling "
                       "convention reads (data pointer at offset 16); please report your numpy version")
+
+
+def memory_limit_bytes() -> int:
+    """The memory one run may use: physical memory, or the cgroup limit when lower
+    (JITFLOW_MEMORY_LIMIT_BYTES overrides both)."""
+    explicit = os.environ.get("JITFLOW_MEMORY_LIMIT_BYTES")
+    if explicit:
+        return int(explicit)
+    limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            limit = min(limit, int(text))
+    return limit
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024
+    return f"{n} B"   # pragma: no cover
+
+
+def check_memory(schedule):
+    """Raises ResourceExhaustedError (a MemoryError) before anything is allocated or compiled
+    when a run's buffers (outputs + workspace + variables + constants) exceed memory_limit_bytes()."""
+    parts = {"outputs": 0, "workspace": schedule.workspace_bytes, "variables": 0, "constants": 0}
+    for buf in schedule.buffers:
+        key = {OUTPUT: "outputs", VAR: "variables", CONST: "constants"}.get(buf.kind)
+        if key is not None:
+            parts[key] += buf.nbytes
+    total, limit = sum(parts.values()), memory_limit_bytes()
+    if total <= limit:
+        return
+    largest = max(schedule.buffers, key=lambda b: b.nbytes)
+    producer = next((k.root.node for k in schedule.kernels if k.out is largest and k.root.node is not None), None)
+    where = ""
+    if producer is not None:
+        where = f" for node '{producer.scope or producer.op}' ({producer.op})"
+        if producer.loc is not None:
+            where += f", created at {producer.loc}"
+    shape = ",".join(str(d) for d in largest.shape)
+    detail = ", ".join(f"{k} {_fmt_bytes(v)}" for k, v in parts.items() if v)
+    raise errors.ResourceExhaustedError(
+        None, None, f"OOM when allocating tensor with shape [{shape}] and type {largest.dtype.name}{where}: "
+                    f"the run needs {_fmt_bytes(total)} ({detail}) but this machine has "
+                    f"{_fmt_bytes(limit)} of memory (JITFLOW_MEMORY_LIMIT_BYTES overrides the limit)")
 
 
 class Executable:
@@ -63,6 +116,8 @@ class Executable:
         assert {PARAM, VAR, OUTPUT} == set(BOXED_KINDS)
         self._aliases = sorted(schedule.output_aliases.items())
         self._local = threading.local()
+        # what holding this executable costs beyond its code: the constants it owns
+        self.resident_bytes = sum(a.nbytes for a in self._consts)
 
     @property
     def ir_text(self) -> str:
@@ -119,7 +174,12 @@ class Executable:
             # its pages are already mapped, so no first-touch page faults (which cost more than
             # the arithmetic for a fresh 64 MB result)
             if out is None or sys.getrefcount(out) > 3:
-                out = np.empty(shape, dtype)
+                try:
+                    out = np.empty(shape, dtype)
+                except MemoryError:
+                    raise errors.ResourceExhaustedError(
+                        None, None, f"OOM when allocating an output of shape {list(shape)} and type "
+                                    f"{np.dtype(dtype).name}: not enough free memory") from None
             if reusable:
                 recycled[index] = out
             outputs[index] = out

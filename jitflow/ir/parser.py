@@ -401,13 +401,21 @@ def _parse_location(comment: str | None) -> tuple[SourceLoc | None, str]:
     return None, ""
 
 
+def _require_text(text):
+    if not isinstance(text, str):
+        raise TypeError(f"IR text must be a str, got {type(text).__name__}"
+                        + (" (decode bytes first)" if isinstance(text, (bytes, bytearray)) else ""))
+
+
 def parse_module(text: str, known_ops=None) -> Module:
     """Parses zero or more functions.  `known_ops`: a container of op names (default: the registry)."""
+    _require_text(text)
     return _Parser(text, known_ops).module()
 
 
 def parse_function(text: str, known_ops=None) -> Function:
     """Parses exactly one function."""
+    _require_text(text)
     parser = _Parser(text, known_ops)
     parser.skip_blank_lines()
     fn = parser.function()

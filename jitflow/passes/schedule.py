@@ -182,7 +182,10 @@ class _Planner:
         buf = self.new_buffer("temp", read.type)
         self.home[id(read)] = buf
         self.var_of.pop(id(read), None)
-        self.kernels.append((self.position[id(read)] - 0.5, Kernel("loop", read, buf, expr=read)))
+        # a read_var is copied before its position; the value an assignment leaves (the assign op's
+        # result) only exists after the assignment's kernel ran
+        after = read.node is not None and read.node.op in ASSIGN_OPS
+        self.kernels.append((self.position[id(read)] + (0.5 if after else -0.5), Kernel("loop", read, buf, expr=read)))
 
     # --- outputs
     def assign_outputs(self):
@@ -234,6 +237,11 @@ def schedule_function(fn: Function) -> Schedule:
         if not planner.fix_hazards():
             break
     planner.assign_outputs()
+    # the kernels that compute fetched values exist only now: they too may read a variable
+    # through a read that an assignment in between has overwritten
+    for _ in range(len(fn.nodes) + 1):
+        if not planner.fix_hazards():
+            break
     fuse_gemm_updates(planner)
     return planner.finish()
 
@@ -253,6 +261,8 @@ def fuse_gemm_updates(planner):
         var_name = kernel.out.ref
         if any(planner.home.get(id(x)) is kernel.out for x in product.node.operands):
             continue
+        if kernel.expr is not product and any(r is kernel.expr for r in planner.fn.results):
+            continue    # c * (a @ b) is also fetched: its kernel needs the product's buffer
         if any(gemm[0] < p < position and _reads_buffer(planner, k, kernel.out) for p, k in planner.kernels):
             continue
         gemm_kernel = gemm[1]
@@ -282,4 +292,8 @@ def _scaled_matmul(planner, value):
 
 
 def _reads_buffer(planner, kernel, buffer) -> bool:
+    expr = kernel.expr
+    if expr is kernel.root and expr is not None and expr.node is not None and expr.node.op == "read_var" \
+            and planner.home.get(id(expr.node.operands[0])) is buffer:
+        return True     # a kernel that copies a read of the variable (a fetched or hazard-copied read)
     return any(planner.home.get(id(leaf)) is buffer for leaf in planner.fused_leaves(kernel.expr, kernel.root))
