@@ -9,6 +9,7 @@ variables raise the TF-named errors with the creation site of the node.
 """
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -311,12 +312,26 @@ def _feed_array(tensor: Tensor, value) -> np.ndarray:
                             f"dtype {tensor.dtype.name}: {exc}\n  {errors.describe_op(tensor.op)}") from None
 
 
+_FLOAT_MAX = {"float32": float(np.finfo(np.float32).max), "float64": float(np.finfo(np.float64).max)}
+
+
 def _check_value_range(raw: np.ndarray, target: np.dtype):
     """A conversion that would change a value beyond rounding raises ValueError: ints out of the
     target int's range, NaN/Inf or out-of-range floats into ints, finite floats overflowing to Inf.
     (Fractional floats into ints truncate, as TF's numpy conversion does.)"""
     if raw.dtype == target or not raw.size:
         return
+    if raw.ndim == 0 and raw.dtype.kind in "iuf":      # a Python or numpy number: no array temporaries
+        value = raw.item()
+        if target.kind == "f":
+            if math.isfinite(value) and abs(value) > _FLOAT_MAX[target.name]:
+                raise ValueError(f"{value!r} is out of range for {target.name}")
+            return
+        if target.kind in "iu":
+            info = np.iinfo(target)
+            if not math.isfinite(value) or not info.min <= math.trunc(value) <= info.max:
+                raise ValueError(f"{value!r} is out of range for {target.name}")
+            return
     bad = None
     if target.kind in "iu" and raw.dtype.kind in "iuf":
         info = np.iinfo(target)
