@@ -312,7 +312,7 @@ def _feed_array(tensor: Tensor, value) -> np.ndarray:
                             f"dtype {tensor.dtype.name}: {exc}\n  {errors.describe_op(tensor.op)}") from None
 
 
-_FLOAT_MAX = {"float32": float(np.finfo(np.float32).max), "float64": float(np.finfo(np.float64).max)}
+_FLOAT_MAX = {np.dtype(t): float(np.finfo(t).max) for t in (np.float32, np.float64)}
 
 
 def _check_value_range(raw: np.ndarray, target: np.dtype):
@@ -324,7 +324,7 @@ def _check_value_range(raw: np.ndarray, target: np.dtype):
     if raw.ndim == 0 and raw.dtype.kind in "iuf":      # a Python or numpy number: no array temporaries
         value = raw.item()
         if target.kind == "f":
-            if math.isfinite(value) and abs(value) > _FLOAT_MAX[target.name]:
+            if math.isfinite(value) and abs(value) > _FLOAT_MAX[target]:
                 raise ValueError(f"{value!r} is out of range for {target.name}")
             return
         if target.kind in "iu":
