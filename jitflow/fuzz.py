@@ -589,7 +589,10 @@ class Generator:
                 raise GenerationError(f"{step_source(builder, [f'v{i}' for i in ids], params)} on shapes "
                                       f"{shapes}: {exc}") from exc
         dims = tensor.shape.dims
-        shape = self._runtime_shape(builder, ids, params, dims)
+        try:
+            shape = self._runtime_shape(builder, ids, params, dims)
+        except (ValueError, TypeError) as exc:     # static unknown dims hid an incompatibility
+            raise GenerationError(f"{step_source(builder, [f'v{i}' for i in ids], params)}: {exc}") from exc
         self.program.steps.append((builder, ids, params))
         known = dims is not None and all(x is not None for x in dims)
         return self._add_value(tensor, shape, tensor.dtype.name, exact, known)
@@ -766,11 +769,19 @@ class Generator:
             c = self.emit("op", [c_src, zero], {"op": "greater"}, True)
         else:
             c = self.partner(x, dtypes=("bool",))
+            try:
+                np.broadcast_shapes(self.shapes[c], self.shapes[x], self.shapes[y])
+            except ValueError:      # compatible with x but not with y
+                c = self.new_input("bool", self.compatible_shape(np.broadcast_shapes(self.shapes[x], self.shapes[y])))
         if d.bool(0.5):
             return self.emit("where", [c, x, y], {}, self.exact[x] and self.exact[y])
         return self.emit("op", [c, x, y], {"op": "select"}, self.exact[x] and self.exact[y])
 
     def step_cast(self):
+        if self.d.bool(0.4):    # float -> int/bool: truncation, saturation, NaN (special values are inputs)
+            x = self.pick(FLOAT_NAMES, pred=lambda i: self.exact[i])
+            if self.dtypes[x] in FLOAT_NAMES:
+                return self.emit("cast", [x], {"dtype": self.d.choice(INT_NAMES + ("bool",))}, True)
         x = self.pick(tuple(DTYPES))
         target = self.d.choice(tuple(n for n in DTYPES if n != self.dtypes[x]))
         return self.emit("cast", [x], {"dtype": target}, self.exact[x])
@@ -1219,7 +1230,9 @@ def _elementwise_bounds(op, attrs, vals, errs, out):
             q = np.asarray(a, np.float64) / np.asarray(b, np.float64)
             dq = _sdiv(ea + _smul(_mag(q), eb), np.maximum(_mag(b) - eb, 0)) + 4 * u * _mag(q)
             lo, hi = np.floor(q - dq), np.floor(q + dq)
-        unc = (((ea + eb) > 0) & ~(lo == hi)) | ((eb > 0) & (_mag(b) <= eb))
+        # also undetermined when either operand may read as zero (a denormal under DAZ): the
+        # quotient of a tiny dividend floors to -1 or 0 and the float64 estimate above underflows
+        unc = (((ea + eb) > 0) & ~(lo == hi)) | ((eb > 0) & (_mag(b) <= eb)) | ((ea > 0) & (_mag(a) <= ea))
         if op == "floordiv":
             err = np.where((ea + eb) > 0, 4 * u * mo, 0.0)
         else:
@@ -1842,7 +1855,10 @@ def minimize(program: Program, result: CaseResult, check=check_program, budget_s
         r = still_fails(candidate)
         if r is not None:
             best, best_result = candidate, r
-    best = prune(best)
+    pruned = prune(best)
+    r = still_fails(pruned)
+    if r is not None:
+        best, best_result = pruned, r
     k = 0
     while len(best.fetches) > 1 and k < len(best.fetches) and time.monotonic() - start < budget_s:
         candidate = prune(best, keep_fetches=[j for j in range(len(best.fetches)) if j != k])

@@ -94,12 +94,13 @@ def test_interpreter_never_runs_compiled_code(monkeypatch):
 def test_minimize_and_save_repro(tmp_path):
     """A planted 'bug' (any program with a floordiv fails) shrinks to a program around one floordiv."""
     def check(program):
-        graph, *_ = fuzz.build_graph(program)
-        bad = any(op._op == "floordiv" for op in graph.get_operations())
+        graph, _, fetches, feed = fuzz.build_graph(program)
+        run = fuzz._needed(fetches, {id(t) for t in feed})
+        bad = any(op._op == "floordiv" and op._id in run for op in graph.get_operations())
         return fuzz.CaseResult("mismatch" if bad else "ok", "planted", failing_fetches=[0] if bad else [])
-    program = next(p for p in (fuzz.case_program(5, i) for i in range(200))
+    program = next(p for p in (fuzz.case_program(5, i) for i in range(400))
                    if p.kind == "forward" and sum(s[0] != "input" for s in p.steps) >= 4
-                   and any(s[0] == "op" and s[2]["op"] == "floordiv" for s in p.steps))
+                   and check(p).status == "mismatch")
     small, result = fuzz.minimize(program, check(program), check=check)
     assert result.status == "mismatch"
     assert sum(s[0] != "input" for s in small.steps) < sum(s[0] != "input" for s in program.steps)
