@@ -1300,7 +1300,7 @@ def _eval_op(op, values, run_index=0):
     if name == "no_op":
         return []
     if opdef.reference is None:
-        raise NotImplementedError(f"the fuzz oracle has no reference for op {name!r}")
+        raise LookupError(f"the fuzz oracle has no reference for op {name!r}")
     if opdef.kind == "random":
         val = opdef.reference(run=run_index, **attrs)
         kind = opdef.extra.get("distribution")
