@@ -438,13 +438,7 @@ def emit_scatter_kernel(name: str, schedule: Schedule, kernel: Kernel, declarati
 def emit_row_group(name: str, schedule: Schedule, kernels, declarations: set):
     """One function for a row group (see jitflow/passes/row_groups.py): for each row r in
     [start, stop), every member runs its loops over the rest of the row, in order."""
-    rows = _iteration_shape(kernels[0])[0]
-    members, buffers = [], {}
-    for kernel in kernels:
-        member = _prepare_member(schedule, kernel)
-        members.append(member)
-        buffers.update(member["buffers"])
-    buffers = list(buffers.values())
+    rows, members, buffers = prepare_row_group(schedule, kernels)
     fb = _function(name, buffers, ranged=True)
     ptrs = _ptr_table(buffers)
     with _phase(fb, PHASE_MAIN), fb.loop("%start", "%stop", "row") as r:
@@ -457,6 +451,17 @@ def emit_row_group(name: str, schedule: Schedule, kernels, declarations: set):
                 _row_reduce(em, fb, member, r)
     work = num_elements(_iteration_shape(kernels[0])) * len(kernels)
     return fb.render(), buffers, RangeInfo(rows, work, True)
+
+
+def prepare_row_group(schedule, kernels):
+    """(rows, members, buffers) of a row group: each member's scalar DAG and loop groups, and the
+    buffers the whole group touches (shared by the CPU and GPU emitters)."""
+    members, buffers = [], {}
+    for kernel in kernels:
+        member = _prepare_member(schedule, kernel)
+        members.append(member)
+        buffers.update(member["buffers"])
+    return _iteration_shape(kernels[0])[0], members, list(buffers.values())
 
 
 def _iteration_shape(kernel):

@@ -30,7 +30,7 @@ from jitflow.ir.types import num_elements
 from jitflow.ops import get_op
 
 from .llvm_builder import llvm_type
-from .loops import (ExprBuilder, LoopEmitter, _index_affines, _iteration_shape, _prepare_member, _ptr_table,
+from .loops import (ExprBuilder, LoopEmitter, _index_affines, _ptr_table, prepare_row_group,
                     plan_groups)
 from .ptx_threads import (BLOCK, MIN_PER_THREAD, SPLIT_TARGET_BLOCKS, WARP_ITEM_MAX, GpuLoopEmitter, GpuModule, Team,
                           accumulate, each, finalize, grid_elements, grid_for, grid_stride, set_vars, strided_loop,
@@ -267,13 +267,7 @@ def emit_arg(gm: GpuModule, name: str, schedule: Schedule, kernel, kind):
 # ---- row groups ------------------------------------------------------------------------------
 def emit_rows(gm: GpuModule, name: str, schedule: Schedule, kernels):
     """A block per row; the members run in order inside it, a barrier after each."""
-    rows = _iteration_shape(kernels[0])[0]
-    members, buffers = [], {}
-    for kernel in kernels:
-        member = _prepare_member(schedule, kernel)
-        members.append(member)
-        buffers.update(member["buffers"])
-    buffers = list(buffers.values())
+    rows, members, buffers = prepare_row_group(schedule, kernels)
     fb = gm.kernel(name, buffers)
     decls = gm.declarations
     ptrs = _ptr_table(buffers)
