@@ -40,7 +40,7 @@ from .session import InteractiveSession, Session, get_default_session  # noqa: F
 from . import summary  # noqa: F401
 from . import debugging  # noqa: F401,E402
 from .debugging import add_check_numerics_ops, check_numerics  # noqa: F401,E402
-from . import datasets, keras  # noqa: F401,E402
+from . import datasets, distribute, keras  # noqa: F401,E402
 from .framework.dot import graph_to_dot  # noqa: F401
 
 __version__ = "0.1.0"

@@ -19,6 +19,19 @@ class OpError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self):
+        """Pickles as (class, message): the op (with its graph) stays behind, the text names it already.
+        Errors raised in another process (a jitflow.distribute worker) arrive with their type."""
+        return _rebuild, (type(self), self.message)
+
+
+def _rebuild(cls, message):
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.node_def = error.op = None
+    error.message = message
+    return error
+
 
 class CancelledError(OpError):
     error_code = 1
@@ -50,6 +63,10 @@ class FailedPreconditionError(OpError):
     error_code = 9
 
 
+class AbortedError(OpError):
+    error_code = 10
+
+
 class OutOfRangeError(OpError):
     error_code = 11
 
@@ -60,6 +77,12 @@ class UnimplementedError(OpError):
 
 class InternalError(OpError):
     error_code = 13
+
+
+class UnavailableError(OpError):
+    """A part of the system is gone (a distributed worker died); retrying from a checkpoint may work."""
+
+    error_code = 14
 
 
 class DataLossError(OpError):

@@ -32,6 +32,7 @@ class Engine:
         self.eval_fetches = None      # [total loss, *metrics]
         self.y = None
         self.metric_names: list[str] = []
+        self.gradient_step = None     # jitflow.distribute workers: the split compute/apply step
 
     # --- forward (inference)
     def build_forward(self, layers, batch_input_shape):
@@ -64,8 +65,11 @@ class Engine:
         return out
 
     # --- training and evaluation steps
-    def build_training(self, layers, optimizer, loss, metrics):
-        """metrics: keras.metrics.Metric objects (already resolved for this loss and output)."""
+    def build_training(self, layers, optimizer, loss, metrics, data_parallel=False):
+        """metrics: keras.metrics.Metric objects (already resolved for this loss and output).
+
+        data_parallel=True (a jitflow.distribute worker): instead of the one fused step, a
+        GradientStep whose gradients are averaged across workers before they are applied."""
         with self.graph.as_default():
             with self.graph.name_scope("training/"):
                 self.y = self._label_placeholder(loss)
@@ -77,16 +81,22 @@ class Engine:
                 var_list = [v for layer in layers for v in layer.trainable_weights]
                 if not var_list:
                     raise ValueError("The model has no trainable weights to optimize.")
-                minimize = tf_optimizer.minimize(total, var_list=var_list)
                 updates = [u for layer in layers if layer.trainable for u in layer.updates]
-                step = group(minimize, *updates, name="train_step")
-                self.train_fetches = [step, total] + metric_values
+                if data_parallel:
+                    from ..distribute.gradient_step import GradientStep
+                    self.gradient_step = GradientStep(self.session, [self.x, self.y], total, tf_optimizer,
+                                                      var_list, metric_values, updates)
+                    self.train_fetches = [self.gradient_step.apply_op, total] + metric_values
+                else:
+                    minimize = tf_optimizer.minimize(total, var_list=var_list)
+                    step = group(minimize, *updates, name="train_step")
+                    self.train_fetches = [step, total] + metric_values
             with self.graph.name_scope("evaluation/"):
                 total_eval = self._total(loss(self.y, self.outputs), penalty)
                 self.eval_fetches = [total_eval] + [metric.batch_value(self.y, self.outputs) for metric in metrics]
         self.metric_names = [metric.name for metric in metrics]
-        self._train_plan = _dedupe(self.train_fetches)
-        self._eval_plan = _dedupe(self.eval_fetches)
+        self._train_plan = dedupe_fetches(self.train_fetches)
+        self._eval_plan = dedupe_fetches(self.eval_fetches)
         self.initialize_new_variables()
 
     def _label_placeholder(self, loss):
@@ -172,7 +182,7 @@ def _structure(tensor, memo, canon):
     return memo[tensor.op._id], tensor.value_index
 
 
-def _dedupe(fetches):
+def dedupe_fetches(fetches):
     """(unique fetches, position of each original fetch or None when all are unique).
 
     Fetching two tensors that compute the same thing (loss='mse' with metrics=['mse']) makes the

@@ -19,6 +19,7 @@ from .base_layer import Layer, unique_name
 from .engine import Engine
 from .layers import LAYER_CLASSES, InputLayer
 from ..errors import UnsupportedError
+from ..distribute.keras_strategy import get_strategy
 
 
 class Model:
@@ -43,6 +44,7 @@ class Model:
         self.history = None
         self.stop_training = False
         self._pending_optimizer_state: dict = {}
+        self.distribute_strategy = get_strategy()   # set inside tf.distribute.RayStrategy().scope()
 
     # --- structure
     @property
@@ -116,6 +118,7 @@ class Model:
             raise UnsupportedError("metrics as a dict (multi-output models) is not supported")
         self._metric_ids = list(metrics or [])
         self.compiled = True
+        self.distribute_strategy = self.distribute_strategy or get_strategy()
         if self._engine is not None:
             self._engine.train_fetches = self._engine.eval_fetches = None
 
@@ -151,9 +154,13 @@ class Model:
         batch_size = int(batch_size or 32)
         verbose = 1 if verbose == "auto" else int(verbose)
         self.history = callbacks_mod.History()
-        return training.run_fit(self, x, y, batch_size, int(epochs), verbose, callbacks, validation, shuffle,
-                                int(initial_epoch), int(validation_freq), self._rng, self.history,
-                                int(validation_batch_size or batch_size))
+        fit_args = {"batch_size": batch_size, "epochs": int(epochs), "verbose": verbose, "callbacks": callbacks,
+                    "validation_data": validation, "shuffle": shuffle, "initial_epoch": int(initial_epoch),
+                    "validation_freq": int(validation_freq), "rng": self._rng, "history": self.history,
+                    "validation_batch_size": int(validation_batch_size or batch_size)}
+        if self.distribute_strategy is not None:
+            return self.distribute_strategy.fit(self, x, y, fit_args)
+        return training.run_fit(self, x, y, **fit_args)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose=1, return_dict=False, callbacks=None):
         """The loss (with regularization) and metrics on (x, y): a scalar without metrics, else a list."""

@@ -87,8 +87,14 @@ def split_validation(x, y, validation_split):
 
 
 def run_fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_data, shuffle, initial_epoch,
-            validation_freq, rng, history, validation_batch_size):
+            validation_freq, rng, history, validation_batch_size, train_batch=None, end_of_epoch=None):
+    """The epoch loop. train_batch(rows) -> [loss, *metrics] trains on x[rows], y[rows] (rows: a slice or
+    an index array; default: the model's compiled step); end_of_epoch() runs before validation and the
+    epoch-end callbacks (a distribute strategy brings the replicas' weights back there)."""
     engine = model._engine
+    if train_batch is None:
+        def train_batch(rows):
+            return engine.train_step(x[rows], y[rows])
     names = ["loss"] + engine.metric_names
     n = len(x)
     steps = -(-n // batch_size)
@@ -106,16 +112,14 @@ def run_fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_data
         order = rng.permutation(n) if shuffle else None
         totals = MeanAggregator(names)
         for step, start in enumerate(batch_starts(n, batch_size)):
-            if order is None:
-                xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            else:
-                index = order[start:start + batch_size]
-                xb, yb = x[index], y[index]
+            rows = slice(start, start + batch_size) if order is None else order[start:start + batch_size]
             callback_list.on_train_batch_begin(step)
-            totals.add(engine.train_step(xb, yb), len(xb))
+            totals.add(train_batch(rows), min(batch_size, n - start))
             logs = totals.result()
             callback_list.on_train_batch_end(step, logs)
             progbar.update(step + 1, logs)
+        if end_of_epoch is not None:
+            end_of_epoch()
         logs = dict(logs)
         if validation_data is not None and (epoch + 1) % validation_freq == 0:
             val_logs = evaluate_arrays(model, *validation_data, validation_batch_size)
