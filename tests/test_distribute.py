@@ -196,6 +196,21 @@ def test_two_ray_workers_match_one_process_with_the_double_batch(ray_cluster, tm
     assert_close(restored, {name: after[name] for name in restored}, rtol=0, atol=0)   # the model's variables
 
 
+def test_gloo_all_reduce_exchange_matches_one_process(ray_cluster):
+    pytest.importorskip("torch")          # Ray's GLOO backend runs on torch.distributed
+    model_fn = regression_model("adam")
+    X, y = regression_data(seed=2)
+    data = list(batches(X, y, 32, 4)) + [(X[:5], y[:5])]          # uneven shards (3/2) at the end
+    with tf.distribute.DataParallel(model_fn, num_workers=2, verbose=0, exchange="gloo") as trainer:
+        initial = trainer.variables()
+        for xb, yb in data:
+            trainer.step(xb, yb)
+        replicas = trainer.replica_variables()
+    for name in replicas[0]:
+        assert np.array_equal(replicas[0][name], replicas[1][name]), name
+    assert_close(replicas[0], single_process(model_fn, initial, data))
+
+
 def test_a_dead_worker_is_reported_and_training_resumes_from_the_checkpoint(ray_cluster, tmp_path):
     model_fn = regression_model("momentum")
     X, y = regression_data(seed=1)
@@ -286,3 +301,11 @@ def test_keras_batch_norm_statistics_are_averaged_across_replicas(ray_cluster):
         assert any("moving_mean" in name for name in driver)
         _, accuracy = model.evaluate(x_test, y_test, verbose=0)
     assert accuracy >= 0.94
+
+
+def test_distributed_digits_example_trains_both_ways(ray_cluster, tmp_path):
+    from examples import distributed_digits
+    session_accuracy, keras_accuracy = distributed_digits.main(workers=2, epochs=6, checkpoint_dir=str(tmp_path),
+                                                               verbose=False)
+    assert session_accuracy > 0.94 and keras_accuracy > 0.94
+    assert tf.train.latest_checkpoint(str(tmp_path)).endswith("digits_mlp-138")

@@ -64,6 +64,7 @@ class GradientStep:
         fetches = [g for g, _ in present] + [loss] + list(metrics) + ([update_op] if update_op is not None else [])
         self._fetches, self._positions = dedupe_fetches(fetches)
         self._grad_count = len(present)
+        self._flat_layout = [(v.dtype.np, tuple(v.shape.as_list())) for v in self.variables + self.synced]
 
     # --- compute on this worker's shard
     def compute(self, arrays) -> tuple[Message, list]:
@@ -87,6 +88,32 @@ class GradientStep:
         grads, state = average(present)
         feed = dict(zip(self.grad_inputs, grads))
         feed.update(zip(self.state_inputs, state))
+        self.session.run(self.apply_op, feed)
+
+
+    # --- the collective (all-reduce) exchange: one flat buffer per step
+    def pack(self, message: Message, total_rows: int) -> np.ndarray:
+        """This worker's share of the sum: its gradients and state times rows/total, in one float buffer
+        (zeros for an empty shard; every worker must still take part in the all-reduce)."""
+        dtype = np.result_type(*[d for d, _ in self._flat_layout])
+        size = sum(int(np.prod(shape)) for _, shape in self._flat_layout)
+        buffer = np.zeros(size, dtype)
+        if message.rows:
+            weight, at = dtype.type(message.rows / total_rows), 0
+            for part in list(message.grads) + list(message.state):
+                part = np.ravel(part)
+                np.multiply(part, weight, out=buffer[at:at + part.size])
+                at += part.size
+        return buffer
+
+    def apply_flat(self, buffer: np.ndarray):
+        """Applies an all-reduced buffer of `pack`s (the row-weighted means)."""
+        parts, at = [], 0
+        for dtype, shape in self._flat_layout:
+            size = int(np.prod(shape))
+            parts.append(buffer[at:at + size].astype(dtype, copy=False).reshape(shape))
+            at += size
+        feed = dict(zip(self.grad_inputs + self.state_inputs, parts))
         self.session.run(self.apply_op, feed)
 
 

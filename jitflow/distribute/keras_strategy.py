@@ -34,14 +34,15 @@ def has_strategy() -> bool:
 
 class RayStrategy:
     """Synchronous data parallelism for Keras models on `num_workers` Ray actors (see DataParallel for
-    address, cpus_per_worker, spread and timeout)."""
+    address, cpus_per_worker, spread, timeout and exchange)."""
 
-    def __init__(self, num_workers=2, cpus_per_worker=1, address=None, spread=False, timeout=None):
+    def __init__(self, num_workers=2, cpus_per_worker=1, address=None, spread=False, timeout=None,
+                 exchange="object_store"):
         if int(num_workers) < 1:
             raise ValueError(f"num_workers must be at least 1, got {num_workers}")
         self.num_workers = int(num_workers)
         self._options = {"cpus_per_worker": cpus_per_worker, "address": address, "spread": spread,
-                         "timeout": timeout}
+                         "timeout": timeout, "exchange": exchange}
         self._trainer = None
         self._trainer_key = None
 

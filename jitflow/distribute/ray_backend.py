@@ -56,6 +56,8 @@ def get(ray, refs, workers, what: str, timeout=None):
     raised inside a worker re-raised as itself (its type and message, e.g. InvalidArgumentError)."""
     from ray import exceptions as rex
     try:
+        if isinstance(refs, list):
+            wait_for_all(ray, refs, timeout)
         return ray.get(refs, timeout=timeout)
     except rex.GetTimeoutError as err:
         raise errors.UnavailableError(f"{what}: no answer from the Ray workers within {timeout} s") from err
@@ -65,6 +67,18 @@ def get(ray, refs, workers, what: str, timeout=None):
         raise err.as_instanceof_cause() from None
     except (rex.RayActorError, rex.ObjectLostError) as err:
         raise unavailable(ray, workers, what, err) from err
+
+
+def wait_for_all(ray, refs, timeout):
+    """Waits for every ref, raising as soon as ONE has failed (ray.get on a list would first wait for
+    the earlier ones, which may never finish: a worker blocked in an all-reduce its dead peer left)."""
+    remaining = list(refs)
+    while remaining:
+        ready, remaining = ray.wait(remaining, num_returns=1, timeout=timeout)
+        if not ready:
+            from ray import exceptions as rex
+            raise rex.GetTimeoutError(f"no answer within {timeout} s")
+        ray.get(ready[0])
 
 
 def unavailable(ray, workers, what, cause) -> errors.UnavailableError:

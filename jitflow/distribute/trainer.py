@@ -38,12 +38,25 @@ class DataParallel:
     address: a Ray cluster to join ("auto" on a cluster node, or "ray://head:10001"); default $RAY_ADDRESS,
     else the running Ray instance, else a local one. cpus_per_worker: the CPUs Ray reserves for each
     worker (and its thread count). spread: place workers on different nodes where possible.
-    timeout: seconds to wait for a step before reporting the workers unavailable (default: no limit)."""
+    timeout: seconds to wait for a step before reporting the workers unavailable (default: no limit).
+    exchange: how gradients meet. "object_store" (default): every worker reads every worker's message
+    from Ray's object store and averages them itself (no dependency beyond Ray; deterministic). "gloo":
+    Ray's collective all-reduce (GLOO backend, needs torch): one ring all-reduce per step, cheaper for
+    large gradients and many workers (see docs/DISTRIBUTED.md for the measurements)."""
 
     def __init__(self, model_fn=None, num_workers=2, cpus_per_worker=1, address=None, spread=False,
-                 timeout=None, verbose=1, _keras_payload=None):
+                 timeout=None, verbose=1, exchange="object_store", _keras_payload=None):
         if int(num_workers) < 1:
             raise ValueError(f"num_workers must be at least 1, got {num_workers}")
+        if exchange not in ("object_store", "gloo"):
+            raise ValueError(f"exchange must be 'object_store' or 'gloo', got {exchange!r}")
+        if exchange == "gloo":
+            try:
+                import torch  # noqa: F401
+            except ImportError as err:
+                raise ImportError("exchange='gloo' uses Ray's collective GLOO backend, which needs torch: "
+                                  "pip install torch (or use the default exchange='object_store')") from err
+        self.exchange = exchange
         if (model_fn is None) == (_keras_payload is None):
             raise TypeError("DataParallel needs a model function returning a TrainSpec")
         self.num_workers = int(num_workers)
@@ -61,6 +74,9 @@ class DataParallel:
         else:
             infos = self._call_staged("build the model function", "setup_session", model_fn)
             self._broadcast_from(0)
+        if exchange == "gloo":
+            import uuid
+            self._call_all("join the GLOO group", "init_collective", f"jitflow-{uuid.uuid4().hex[:12]}")
         self.worker_info = infos
         self.metric_names = infos[0]["metric_names"]
         self.parameters = infos[0]["parameters"]
@@ -95,14 +111,21 @@ class DataParallel:
 
     def _run_step(self, method, shards, bounds) -> dict:
         self._check_alive()
-        pending = self._pending or []
-        outputs = [getattr(worker, method).options(num_returns=2).remote(shard, *pending)
-                   for worker, shard in zip(self.workers, shards)]
-        scalar_refs = [scalars for _, scalars in outputs]
-        values = self._get(scalar_refs, f"step {self.steps + 1}")
-        self._pending = [message for message, _ in outputs]
+        rows = [hi - lo for lo, hi in bounds]
+        what = f"step {self.steps + 1}"
+        if self.exchange == "gloo" or self.num_workers == 1:
+            suffix = "_local" if self.num_workers == 1 else "_allreduce"
+            refs = [getattr(worker, method + suffix).remote(shard, sum(rows))
+                    for worker, shard in zip(self.workers, shards)]
+            values = self._get(refs, what)
+        else:
+            pending = self._pending or []
+            outputs = [getattr(worker, method).options(num_returns=2).remote(shard, *pending)
+                       for worker, shard in zip(self.workers, shards)]
+            values = self._get([scalars for _, scalars in outputs], what)
+            self._pending = [message for message, _ in outputs]
         self.steps += 1
-        return combine_scalars(values, [hi - lo for lo, hi in bounds], ["loss"] + self.metric_names)
+        return combine_scalars(values, rows, ["loss"] + self.metric_names)
 
     def flush(self):
         """Applies the last step's averaged gradients (steps apply the previous step's lazily)."""

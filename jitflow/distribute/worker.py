@@ -100,6 +100,32 @@ class Worker:
     def apply(self, *previous):
         self.step_impl.apply(previous)
 
+    # --- one worker: nothing to exchange, apply at once and keep the gradients home
+    def step_local(self, shard, total_rows):
+        message, scalars = self.step_impl.compute(list(shard))
+        self.step_impl.apply([message])
+        return scalars
+
+    def step_rows_local(self, rows, total_rows):
+        return self.step_local([array[rows] for array in self.data], total_rows)
+
+    # --- the collective exchange (exchange="gloo"): Ray's all-reduce instead of the object store
+    def init_collective(self, group_name):
+        from ray.util import collective
+        collective.init_collective_group(self.num_workers, self.rank, backend="gloo", group_name=group_name)
+        self._group = group_name
+
+    def step_allreduce(self, shard, total_rows):
+        from ray.util import collective
+        message, scalars = self.step_impl.compute(list(shard))
+        buffer = self.step_impl.pack(message, total_rows)
+        collective.allreduce(buffer, group_name=self._group)
+        self.step_impl.apply_flat(buffer)
+        return scalars
+
+    def step_rows_allreduce(self, rows, total_rows):
+        return self.step_allreduce([array[rows] for array in self.data], total_rows)
+
     # --- state: every variable by name (parameters, optimizer slots, global step, moving statistics)
     def _variables(self):
         return list(self.session.graph.get_collection(GraphKeys.GLOBAL_VARIABLES))
