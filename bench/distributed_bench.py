@@ -49,12 +49,12 @@ class Exchanger:
         return self.buffer.copy()
 
     def init_gloo(self):
-        import ray.util.collective as collective
+        from ray.util import collective
         collective.init_collective_group(self.world, self.rank, backend="gloo", group_name="bench")
         return True
 
     def gloo_rounds(self, rounds):
-        import ray.util.collective as collective
+        from ray.util import collective
         started = time.perf_counter()
         for _ in range(rounds):
             collective.allreduce(self.buffer, group_name="bench")

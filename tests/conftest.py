@@ -17,3 +17,13 @@ def fresh_graph():
     tf.reset_default_graph()
     yield
     tf.reset_default_graph()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def stop_ray_at_the_end():
+    """A test that started Ray implicitly (a README block) leaves no Ray processes behind."""
+    yield
+    import sys
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()

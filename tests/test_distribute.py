@@ -160,6 +160,8 @@ def test_model_function_errors_are_clear():
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = pytest.importorskip("ray")
+    if ray.is_initialized():            # started by an earlier test (a README block): start our own
+        ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
     yield ray
     ray.shutdown()

@@ -74,8 +74,8 @@ class RayStrategy:
     def trainer_for(self, model, verbose):
         """The DataParallel holding replicas of `model` (started at the first fit, kept across fits of the
         same model and compile arguments) with the driver model's current state pushed to it."""
-        from .trainer import DataParallel
         from ..keras import optimizers
+        from .trainer import DataParallel
         payload = {"config": model.get_config(), "optimizer": optimizers.serialize(model.optimizer),
                    "loss": model.loss, "metrics": list(model._metric_ids), "graph_seed": model._graph_seed}
         key = (id(model), repr(payload))

@@ -33,7 +33,7 @@ class TrainSpec:
     global_step: object = None
     saver: object = None
 
-    def checked(self, graph) -> "TrainSpec":
+    def checked(self, graph) -> TrainSpec:
         """Validates the spec against the worker's graph (clear errors before anything compiles)."""
         from ..train.optimizers import Optimizer
         if isinstance(self.inputs, Tensor):

@@ -70,6 +70,7 @@ class Worker:
 
     def describe(self, metric_names) -> dict:
         import socket
+
         from ..runtime import stats
         variables = self._variables()
         return {"rank": self.rank, "pid": os.getpid(), "host": socket.gethostname(),
