@@ -311,3 +311,25 @@ def test_distributed_digits_example_trains_both_ways(ray_cluster, tmp_path):
                                                                verbose=False)
     assert session_accuracy > 0.94 and keras_accuracy > 0.94
     assert tf.train.latest_checkpoint(str(tmp_path)).endswith("digits_mlp-138")
+
+
+def test_keras_fit_after_a_lost_worker_resumes_from_the_last_epoch(ray_cluster):
+    x_train, y_train, x_test, y_test = digits_split()
+    keras.utils.set_random_seed(2)
+    strategy = tf.distribute.RayStrategy(num_workers=2)
+
+    class KillWorkerAfterEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                os.kill(strategy._trainer.worker_info[1]["pid"], signal.SIGKILL)
+
+    with strategy, strategy.scope():
+        model = digits_model(batch_norm=False)
+        with pytest.raises(tf.errors.UnavailableError, match="worker 1 of 2 died"):
+            model.fit(x_train, y_train, batch_size=64, epochs=4, verbose=0, callbacks=[KillWorkerAfterEpoch()])
+        after_two_epochs = model.get_weights()           # synced at the end of epoch 2
+        history = model.fit(x_train, y_train, batch_size=64, epochs=6, initial_epoch=2, verbose=0)
+        assert len(history.history["loss"]) == 4
+        assert not np.array_equal(after_two_epochs[0], model.get_weights()[0])
+        _, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    assert accuracy >= 0.94

@@ -13,6 +13,10 @@ optimizer state and learning rate to the replicas; the data set goes to Ray's
 object store once and each step sends row indices; at the end of every epoch
 the replicas' weights come back to the driver model, so validation, callbacks,
 evaluate, predict and save run on the driver as usual.
+
+If a worker dies, fit raises tf.errors.UnavailableError; the driver model still
+holds the weights of the last completed epoch, so calling fit again (with
+initial_epoch=) resumes from there on a fresh set of workers.
 """
 from __future__ import annotations
 
@@ -79,7 +83,8 @@ class RayStrategy:
         payload = {"config": model.get_config(), "optimizer": optimizers.serialize(model.optimizer),
                    "loss": model.loss, "metrics": list(model._metric_ids), "graph_seed": model._graph_seed}
         key = (id(model), repr(payload))
-        if self._trainer is None or self._trainer_key != key:
+        broken = self._trainer is not None and self._trainer._failure is not None
+        if self._trainer is None or self._trainer_key != key or broken:   # (a lost worker: start afresh)
             self.close()
             self._trainer = DataParallel(num_workers=self.num_workers, verbose=verbose, _keras_payload=payload,
                                          **self._options)
