@@ -76,7 +76,7 @@ def train_session(workers, epochs, batch_size, address, checkpoint_dir, verbose)
                 print(f"  epoch {epoch + 1}: batch loss {values['loss']:.4f}, batch accuracy "
                       f"{values['accuracy']:.3f}")
         seconds = time.perf_counter() - started
-        path = trainer.save(f"{checkpoint_dir}/digits_mlp", global_step=trainer.steps) if checkpoint_dir else None
+        path = trainer.save(f"{checkpoint_dir}/digits_mlp") if checkpoint_dir else None   # -<global step>
         accuracy = test_accuracy(trainer.variables(), x_test, y_test)
     if verbose:
         print(f"Session API, {workers} workers: {epochs} epochs in {seconds:.2f} s "

@@ -105,12 +105,13 @@ def test_combine_scalars_weights_by_rows_and_skips_empty_shards():
 def exchange_by_hand(workers, data_batches):
     """What DataParallel does through Ray, in-process: shard, compute, average every message, apply."""
     previous = ()
-    for xb, yb in data_batches:
-        outputs = [worker.step([xb[lo:hi], yb[lo:hi]], *previous)
+    for step, (xb, yb) in enumerate(data_batches):
+        outputs = [worker.step([xb[lo:hi], yb[lo:hi]], step, *previous)
                    for worker, (lo, hi) in zip(workers, shard_bounds(len(xb), len(workers)))]
         previous = tuple(message for message, _ in outputs)
     for worker in workers:
-        worker.apply(*previous)
+        worker.apply(len(data_batches), *previous)
+        worker.apply(len(data_batches), *previous)          # applying the same step twice is a no-op
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "momentum"])
@@ -250,6 +251,30 @@ def test_worker_errors_keep_their_type_and_message(ray_cluster):
             trainer.step(np.zeros((4, FEATURES + 1), np.float32), np.zeros((4, 1), np.float32))
 
 
+@pytest.mark.parametrize("exchange", ["object_store", "gloo"])
+def test_a_step_failing_on_one_worker_changes_nothing(ray_cluster, exchange):
+    """Rank 1 fails on a bad row index while rank 0 would go on: no update is applied twice or on one
+    replica only, and the next steps continue the single-process trajectory (no hang with GLOO)."""
+    if exchange == "gloo":
+        pytest.importorskip("torch")
+    model_fn = regression_model("momentum")
+    X, y = regression_data(seed=3)
+    with tf.distribute.DataParallel(model_fn, num_workers=2, verbose=0, exchange=exchange, timeout=120) as trainer:
+        initial = trainer.variables()
+        trainer.load_data(X, y)
+        trainer.step_rows(np.arange(0, 16))
+        with pytest.raises(IndexError):
+            trainer.step_rows(np.r_[np.arange(16, 24), [10_000] * 8])          # rank 1's shard is bad
+        with pytest.raises(ValueError, match="empty batch"):
+            trainer.step_rows(np.arange(0))
+        trainer.step_rows(np.arange(16, 32))
+        replicas = trainer.replica_variables()
+    for name in replicas[0]:
+        assert np.array_equal(replicas[0][name], replicas[1][name]), name
+    assert replicas[0]["global_step"] == 2
+    assert_close(replicas[0], single_process(model_fn, initial, [(X[:16], y[:16]), (X[16:32], y[16:32])]))
+
+
 def digits_split():
     (x_train, y_train), (x_test, y_test) = tf.datasets.digits.load_data()
     x_train = x_train.reshape(len(x_train), -1).astype(np.float32)
@@ -285,6 +310,24 @@ def test_keras_fit_with_ray_strategy_reaches_the_single_process_accuracy(ray_clu
         _, accuracy = model.evaluate(x_test, y_test, verbose=0)
     assert len(history.history["val_accuracy"]) == 8
     assert accuracy >= 0.95 and accuracy >= single_accuracy - 0.01, (accuracy, single_accuracy)
+
+
+def test_keras_recompile_keeps_the_optimizer_state_in_step(ray_cluster):
+    x_train, y_train, _, _ = digits_split()
+    strategy = tf.distribute.RayStrategy(num_workers=2)
+    with strategy, strategy.scope():
+        model = digits_model(batch_norm=False)
+        model.fit(x_train[:256], y_train[:256], batch_size=64, epochs=1, verbose=0)
+        model.compile(optimizer=keras.optimizers.Adam(0.001), loss="sparse_categorical_crossentropy")
+        model.fit(x_train[:256], y_train[:256], batch_size=64, epochs=1, verbose=0)
+        driver = model.optimizer.variables()
+        replica_weights, replica_optimizer = ray_cluster.get(strategy._trainer.workers[1].keras_state.remote())
+        for variable, value in zip(driver, replica_optimizer):
+            np.testing.assert_array_equal(model._engine.read([variable])[0], value)
+        for mine, theirs in zip(model.get_weights(), replica_weights):
+            np.testing.assert_array_equal(mine, theirs)
+        powers = [v for v in driver if "beta1_power" in v.op.name]
+        assert powers and np.isclose(model._engine.read(powers)[0], 0.9 ** 5)      # 4 steps after the reset
 
 
 def test_keras_batch_norm_statistics_are_averaged_across_replicas(ray_cluster):

@@ -92,13 +92,14 @@ class GradientStep:
 
 
     # --- the collective (all-reduce) exchange: one flat buffer per step
-    def pack(self, message: Message, total_rows: int) -> np.ndarray:
+    def pack(self, message: Message | None, total_rows: int, extra: int = 0) -> np.ndarray:
         """This worker's share of the sum: its gradients and state times rows/total, in one float buffer
-        (zeros for an empty shard; every worker must still take part in the all-reduce)."""
-        dtype = np.result_type(*[d for d, _ in self._flat_layout])
+        with `extra` zeros at the end (zeros for an empty shard or no message: every worker must still
+        take part in the all-reduce)."""
+        dtype = np.result_type(np.float32, *[d for d, _ in self._flat_layout])
         size = sum(int(np.prod(shape)) for _, shape in self._flat_layout)
-        buffer = np.zeros(size, dtype)
-        if message.rows:
+        buffer = np.zeros(size + extra, dtype)
+        if message is not None and message.rows:
             weight, at = dtype.type(message.rows / total_rows), 0
             for part in list(message.grads) + list(message.state):
                 part = np.ravel(part)
@@ -111,7 +112,10 @@ class GradientStep:
         parts, at = [], 0
         for dtype, shape in self._flat_layout:
             size = int(np.prod(shape))
-            parts.append(buffer[at:at + size].astype(dtype, copy=False).reshape(shape))
+            part = buffer[at:at + size]
+            if np.dtype(dtype).kind in "iub":
+                part = np.rint(part)
+            parts.append(part.astype(dtype, copy=False).reshape(shape))
             at += size
         feed = dict(zip(self.grad_inputs + self.state_inputs, parts))
         self.session.run(self.apply_op, feed)
@@ -134,7 +138,8 @@ def average(messages) -> tuple[list, list]:
     state = []
     for j in range(len(messages[0].state)):
         acc = sum(np.asarray(m.state[j], np.float64) * (m.rows / total) for m in messages)
-        state.append(np.asarray(acc, dtype=messages[0].state[j].dtype))
+        dtype = messages[0].state[j].dtype
+        state.append(np.asarray(np.rint(acc) if dtype.kind in "iub" else acc, dtype=dtype))
     return grads, state
 
 

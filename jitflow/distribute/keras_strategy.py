@@ -82,7 +82,9 @@ class RayStrategy:
         from .trainer import DataParallel
         payload = {"config": model.get_config(), "optimizer": optimizers.serialize(model.optimizer),
                    "loss": model.loss, "metrics": list(model._metric_ids), "graph_seed": model._graph_seed}
-        key = (id(model), repr(payload))
+        # the learning rate is pushed with the weights: changing it does not restart the workers
+        key = (id(model), id(model.optimizer), repr(payload["config"]), repr(payload["loss"]),
+               repr(payload["metrics"]))
         broken = self._trainer is not None and self._trainer._failure is not None
         if self._trainer is None or self._trainer_key != key or broken:   # (a lost worker: start afresh)
             self.close()
@@ -90,8 +92,10 @@ class RayStrategy:
                                          **self._options)
             self._trainer_key = key
         trainer = self._trainer
-        ref = trainer._ray.put((model.get_weights(), model.optimizer_state(), model.optimizer.learning_rate))
-        trainer._call_all("push the model's weights", "load_keras_state_packed", ref)
+        trainer._pending = None          # an interrupted fit's last gradients: superseded by the push
+        state = (model.get_weights(), optimizer_values(model), model.optimizer.learning_rate)
+        trainer._call_all("push the model's weights", "load_keras_state_packed", trainer._ray.put(state))
+        trainer._call_all("push the model's weights", "forget_applied")
         return trainer
 
     def fit(self, model, x, y, fit_args: dict):
@@ -117,7 +121,25 @@ class RayStrategy:
             weights, optimizer_state = trainer._get(trainer.workers[0].keras_state.remote(),
                                                     "read the replicas' weights")
             model.set_weights(weights)
-            model._pending_optimizer_state = dict(optimizer_state)
-            model._apply_pending_optimizer_state()
+            load_optimizer_values(model, optimizer_state)
 
         return training.run_fit(model, x, y, train_batch=train_batch, end_of_epoch=sync, **fit_args)
+
+
+def optimizer_values(model) -> list:
+    """The Keras model's optimizer variables (slots, Adam's powers), in optimizer.variables() order: the
+    same order on the driver and on every replica, whatever the variables are named."""
+    variables = model.optimizer.variables()
+    return model._engine.read(variables) if variables else []
+
+
+def load_optimizer_values(model, values):
+    variables = model.optimizer.variables()
+    if len(values) != len(variables):
+        raise ValueError(f"optimizer state mismatch between the driver and the replicas: {len(values)} "
+                         f"values for {len(variables)} variables")
+    for variable, value in zip(variables, values):
+        if tuple(np.shape(value)) != tuple(variable.shape.as_list()):
+            raise ValueError(f"optimizer state mismatch for {variable.op.name}: shape {np.shape(value)} vs "
+                             f"{variable.shape}")
+        model._engine.load(variable, value)

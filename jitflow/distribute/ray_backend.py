@@ -71,10 +71,14 @@ def get(ray, refs, workers, what: str, timeout=None):
 
 def wait_for_all(ray, refs, timeout):
     """Waits for every ref, raising as soon as ONE has failed (ray.get on a list would first wait for
-    the earlier ones, which may never finish: a worker blocked in an all-reduce its dead peer left)."""
+    the earlier ones, which may never finish: a worker blocked in an all-reduce its dead peer left).
+    `timeout` bounds the whole wait."""
+    import time
+    deadline = None if timeout is None else time.monotonic() + timeout
     remaining = list(refs)
     while remaining:
-        ready, remaining = ray.wait(remaining, num_returns=1, timeout=timeout)
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        ready, remaining = ray.wait(remaining, num_returns=1, timeout=left)
         if not ready:
             from ray import exceptions as rex
             raise rex.GetTimeoutError(f"no answer within {timeout} s")
@@ -93,10 +97,17 @@ def unavailable(ray, workers, what, cause) -> errors.UnavailableError:
 
 
 def dead_ranks(ray, workers, timeout=10.0) -> list[int]:
+    """The ranks whose actor is gone (pinged all at once; a busy worker that does not answer in time is
+    not called dead)."""
+    from ray import exceptions as rex
+    pings = [worker.ping.remote() for worker in workers]
+    ray.wait(pings, num_returns=len(pings), timeout=timeout)
     dead = []
-    for rank, worker in enumerate(workers):
+    for rank, ping in enumerate(pings):
         try:
-            ray.get(worker.ping.remote(), timeout=timeout)
-        except Exception:  # noqa: BLE001 - any failure to answer means gone
+            ray.get(ping, timeout=0)
+        except (rex.RayActorError, rex.ObjectLostError):
             dead.append(rank)
+        except rex.GetTimeoutError:
+            pass
     return dead

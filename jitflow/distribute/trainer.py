@@ -69,14 +69,18 @@ class DataParallel:
         self._ray = ray_backend.ensure_ray(address)
         self.workers = ray_backend.start_workers(self._ray, Worker, self.num_workers, cpus_per_worker, spread)
         self._say(f"jitflow.distribute: starting {self.num_workers} Ray workers and compiling the step ...")
-        if _keras_payload is not None:
-            infos = self._call_staged("set up the Keras replicas", "setup_keras", _keras_payload)
-        else:
-            infos = self._call_staged("build the model function", "setup_session", model_fn)
-            self._broadcast_from(0)
-        if exchange == "gloo":
-            import uuid
-            self._call_all("join the GLOO group", "init_collective", f"jitflow-{uuid.uuid4().hex[:12]}")
+        try:
+            if _keras_payload is not None:
+                infos = self._call_staged("set up the Keras replicas", "setup_keras", _keras_payload)
+            else:
+                infos = self._call_staged("build the model function", "setup_session", model_fn)
+                self._broadcast_from(0)
+            if exchange == "gloo":
+                import uuid
+                self._call_all("join the GLOO group", "init_collective", f"jitflow-{uuid.uuid4().hex[:12]}")
+        except BaseException:
+            self.close()                 # no actors left holding CPUs after a failed set-up
+            raise
         self.worker_info = infos
         self.metric_names = infos[0]["metric_names"]
         self.parameters = infos[0]["parameters"]
@@ -112,6 +116,8 @@ class DataParallel:
     def _run_step(self, method, shards, bounds) -> dict:
         self._check_alive()
         rows = [hi - lo for lo, hi in bounds]
+        if not sum(rows):
+            raise ValueError("empty batch: a step needs at least one row")
         what = f"step {self.steps + 1}"
         if self.exchange == "gloo" or self.num_workers == 1:
             suffix = "_local" if self.num_workers == 1 else "_allreduce"
@@ -119,8 +125,8 @@ class DataParallel:
                     for worker, shard in zip(self.workers, shards)]
             values = self._get(refs, what)
         else:
-            pending = self._pending or []
-            outputs = [getattr(worker, method).options(num_returns=2).remote(shard, *pending)
+            pending = self._pending or []          # the messages of step self.steps
+            outputs = [getattr(worker, method).options(num_returns=2).remote(shard, self.steps, *pending)
                        for worker, shard in zip(self.workers, shards)]
             values = self._get([scalars for _, scalars in outputs], what)
             self._pending = [message for message, _ in outputs]
@@ -131,8 +137,8 @@ class DataParallel:
         """Applies the last step's averaged gradients (steps apply the previous step's lazily)."""
         if self._pending is not None:
             self._check_alive()
-            pending, self._pending = self._pending, None
-            self._call_all(f"apply step {self.steps}", "apply", *pending)
+            self._call_all(f"apply step {self.steps}", "apply", self.steps, *self._pending)
+            self._pending = None
 
     # --- state
     def variables(self) -> dict:
@@ -161,8 +167,7 @@ class DataParallel:
         """Rank 0 restores the checkpoint and its values are broadcast to the other workers."""
         if save_path is None:
             raise ValueError("restore(None): no checkpoint found (tf.train.latest_checkpoint returned None)")
-        self._check_alive()
-        self._pending = None
+        self.flush()                 # (a failed restore then loses nothing)
         state = self._get(self.workers[0].restore.remote(str(save_path)), "restore a checkpoint")
         ref = self._ray.put(state)
         self._get([w.load_state.remote(ref) for w in self.workers[1:]], "broadcast the restored variables")

@@ -32,6 +32,7 @@ class Worker:
         self.data = None             # arrays loaded once (load_data); steps then send row indices
         self._loader = None
         self._global_step = None
+        self._applied_step = 0       # the last step whose messages this worker applied
 
     # --- set-up
     def setup_session(self, model_fn) -> dict:
@@ -90,16 +91,23 @@ class Worker:
         """Keeps the arrays (zero-copy views of Ray's object store on this node) for step_rows."""
         self.data = arrays
 
-    def step(self, shard, *previous):
-        if previous:
-            self.step_impl.apply(previous)
+    def step(self, shard, previous_step, *previous):
+        """Applies the messages of step `previous_step` (once: a retried step does not apply them
+        again), then computes on `shard`."""
+        self.apply(previous_step, *previous)
         return self.step_impl.compute(list(shard))
 
-    def step_rows(self, rows, *previous):
-        return self.step([array[rows] for array in self.data], *previous)
+    def step_rows(self, rows, previous_step, *previous):
+        return self.step([array[rows] for array in self.data], previous_step, *previous)
 
-    def apply(self, *previous):
-        self.step_impl.apply(previous)
+    def apply(self, previous_step, *previous):
+        if previous and previous_step > self._applied_step:
+            self.step_impl.apply(previous)
+            self._applied_step = previous_step
+
+    def forget_applied(self):
+        """The driver starts numbering afresh (new state pushed, restored)."""
+        self._applied_step = 0
 
     # --- one worker: nothing to exchange, apply at once and keep the gradients home
     def step_local(self, shard, total_rows):
@@ -116,16 +124,28 @@ class Worker:
         collective.init_collective_group(self.num_workers, self.rank, backend="gloo", group_name=group_name)
         self._group = group_name
 
-    def step_allreduce(self, shard, total_rows):
+    def step_allreduce(self, shard, total_rows, by_rows=False):
+        """Compute, all-reduce, apply. A worker that fails still joins the all-reduce with a failure flag
+        (the buffer's last element), so its peers do not wait forever and nobody applies the step."""
         from ray.util import collective
-        message, scalars = self.step_impl.compute(list(shard))
-        buffer = self.step_impl.pack(message, total_rows)
+        error = None
+        try:
+            arrays = [array[shard] for array in self.data] if by_rows else list(shard)
+            message, scalars = self.step_impl.compute(arrays)
+            buffer = self.step_impl.pack(message, total_rows, extra=1)
+        except Exception as err:  # noqa: BLE001 - re-raised below, after the all-reduce
+            error, buffer = err, self.step_impl.pack(None, total_rows, extra=1)
+            buffer[-1] = 1
         collective.allreduce(buffer, group_name=self._group)
-        self.step_impl.apply_flat(buffer)
+        if error is not None:
+            raise error
+        if buffer[-1] != 0:
+            return None              # a peer failed: its exception reaches the driver
+        self.step_impl.apply_flat(buffer[:-1])
         return scalars
 
     def step_rows_allreduce(self, rows, total_rows):
-        return self.step_allreduce([array[rows] for array in self.data], total_rows)
+        return self.step_allreduce(rows, total_rows, by_rows=True)
 
     # --- state: every variable by name (parameters, optimizer slots, global step, moving statistics)
     def _variables(self):
@@ -158,21 +178,23 @@ class Worker:
         return self.saver.save(self.session, path, global_step=step)
 
     def restore(self, path) -> dict:
+        if self.saver is None:
+            raise ValueError("this trainer was set up from a Keras model: load it with "
+                             "keras.models.load_model(path) inside strategy.scope()")
         self.saver.restore(self.session, path)
         return self.read_state()
 
     # --- Keras replicas
     def keras_state(self):
-        return self.model.get_weights(), self.model.optimizer_state()
+        """(weights, optimizer values in optimizer.variables() order)."""
+        from .keras_strategy import optimizer_values
+        return self.model.get_weights(), optimizer_values(self.model)
 
     def load_keras_state(self, weights, optimizer_state, learning_rate):
-        model = self.model
-        model.set_weights(weights)
-        for variable in model.optimizer.variables():
-            value = optimizer_state.get(variable.op.name)
-            if value is not None:
-                model._engine.load(variable, value)
-        model.optimizer.learning_rate = learning_rate
+        from .keras_strategy import load_optimizer_values
+        self.model.set_weights(weights)
+        load_optimizer_values(self.model, optimizer_state)
+        self.model.optimizer.learning_rate = learning_rate
 
     def load_keras_state_packed(self, packed):
         self.load_keras_state(*packed)
