@@ -129,14 +129,33 @@ def test_assignment_result_used_after_a_later_assignment():
 
 
 # ---- known and left open ----------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, raises=tf.errors.InvalidArgumentError, reason=(
-    "case 3:3107: expand_dims (and stack) of a tensor with an unknown dim reshape to a target "
-    "with -1; for an empty tensor with a 0 dim the -1 cannot be inferred (0 elements), so "
-    "tf.expand_dims(placeholder([0, None]), 1) fed (0, 5) raises 'cannot reshape a tensor with 0 "
-    "elements to shape (0, 1, ?)' instead of giving shape (0, 1, 5). A fix needs the reshape to "
-    "carry which dims are copied from the input (an expand_dims op or a shape-of-input attr), "
-    "not a local change."))
+# case 3:3107: expand_dims (and stack) of a tensor with an unknown dim reshaped to a target with -1,
+# which cannot be inferred for an empty input; the reshape now carries which dims it copies from the
+# input (attr copy_dims) and resolves them once the fed shape is known.
 def test_expand_dims_of_an_empty_tensor_with_an_unknown_dim():
     x = tf.placeholder(tf.float32, [0, None])
     y = tf.expand_dims(x, 1)
     assert _run(y, {x: np.zeros((0, 5), np.float32)}, init=False).shape == (0, 1, 5)
+
+
+def test_stack_and_gradient_of_empty_tensors_with_unknown_dims():
+    x = tf.placeholder(tf.float32, [None, None])
+    stacked = tf.stack([x, 2 * x], axis=1)
+    grad = tf.gradients(tf.reduce_sum(tf.expand_dims(x, 0) * 3.0), x)[0]
+    with tf.Session() as sess:
+        for shape in ((0, 5), (3, 0), (2, 4)):
+            value = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+            s, g = sess.run([stacked, grad], {x: value})
+            np.testing.assert_array_equal(s, np.stack([value, 2 * value], axis=1))
+            np.testing.assert_array_equal(g, np.full(shape, 3.0, np.float32))
+
+
+def test_reshape_copy_dims_round_trips_through_the_ir_text():
+    from jitflow.ir.parser import parse_function
+    from jitflow.ir.printer import print_function
+    x = tf.placeholder(tf.float32, [None, 3])
+    y = tf.expand_dims(x, 1)
+    with tf.Session() as sess:
+        text = sess.inspect(y, {x: np.zeros((0, 3), np.float32)}).ir_before_passes
+    assert "copy_dims" in text
+    assert print_function(parse_function(text)) == text

@@ -64,7 +64,11 @@ def expand_dims(input, axis=None, name=None, dim=None):  # noqa: A002
     axis = axis % (rank + 1)
     new = [-1 if d is None else d for d in dims]
     new.insert(axis, 1)
-    return _reshape_unknown_ok(x, new, name or "ExpandDims")
+    if None not in dims:
+        return _reshape_unknown_ok(x, new, name or "ExpandDims")
+    copy_dims = list(range(rank))
+    copy_dims.insert(axis, -1)        # unknown dims are copied from the input (works for empty inputs too)
+    return _make("reshape", [x], {"shape": tuple(new), "copy_dims": tuple(copy_dims)}, name=name or "ExpandDims")
 
 
 def squeeze(input, axis=None, name=None, squeeze_dims=None):  # noqa: A002

@@ -16,8 +16,17 @@ from .registry import ELEMENTWISE, LAYOUT, ShapeError, define_op
 
 
 # ---- reshape ---------------------------------------------------------------------
-def resolve_reshape(in_shape, target, op="reshape"):
+def resolve_reshape(in_shape, target, op="reshape", copy_dims=None):
+    """The result shape of reshaping `in_shape` to `target` (one -1 inferred). copy_dims (expand_dims
+    of a tensor with unknown dims): for each result dim the input dim it copies, or -1; those dims are
+    taken from the input once it is known, so an empty input still reshapes (a -1 cannot be inferred
+    from 0 elements)."""
     target = tuple(int(d) if d is not None else -1 for d in target)
+    if copy_dims:
+        target = tuple(in_shape[c] if d == -1 and c >= 0 and in_shape[c] is not None else d
+                       for d, c in zip(target, copy_dims))
+        if any(d is None for d in in_shape):      # the copied dims stay unknown until the input's are
+            return tuple(None if d == -1 else d for d in target)
     if sum(1 for d in target if d == -1) > 1:
         raise ShapeError(f"{op}: at most one dimension of the new shape may be -1, got {target}")
     known = [d for d in target if d != -1]
@@ -40,7 +49,7 @@ def resolve_reshape(in_shape, target, op="reshape"):
 
 def _reshape_infer(types, attrs, op="reshape"):
     (t,) = types
-    return [TensorType(t.dtype, resolve_reshape(t.shape, attrs["shape"], op))]
+    return [TensorType(t.dtype, resolve_reshape(t.shape, attrs["shape"], op, attrs.get("copy_dims")))]
 
 
 def _reshape_index_map(point, operand_shape, attrs, out_shape):
@@ -55,7 +64,11 @@ def _reshape_index_map(point, operand_shape, attrs, out_shape):
     return result
 
 
-reshape = define_op("reshape", LAYOUT, _reshape_infer, reference=lambda x, shape: x.reshape(shape),
+def _reshape_reference(x, shape, copy_dims=None):
+    return x.reshape(resolve_reshape(x.shape, shape, "reshape", copy_dims))
+
+
+reshape = define_op("reshape", LAYOUT, _reshape_infer, reference=_reshape_reference,
                     index_map=_reshape_index_map, tf_name="Reshape")
 
 
