@@ -358,12 +358,30 @@ def test_stack_gradient():
     check_grads(lambda a, b: tf.stack([a, b * a], axis=1), [rng.randn(2, 3), rng.randn(2, 3)])
 
 
-@pytest.mark.xfail(strict=True, reason="concat's gradient rule needs operands of fully known shapes; "
-                                       "TF 1.x differentiates concat with an unknown batch dim")
 def test_concat_gradient_unknown_batch():
     rng = np.random.RandomState(17)
     check_grads(lambda a, b: tf.concat([a, b], 1), [rng.randn(4, 2), rng.randn(4, 3)],
                 shapes=[(None, 2), (None, 3)])
+
+
+def test_concat_gradient_unknown_sizes_along_the_axis():
+    rng = np.random.RandomState(20)
+    check_grads(lambda a, b, c: tf.concat([a, b * b, c], 0), [rng.randn(2, 3), rng.randn(3, 3), rng.randn(1, 3)],
+                shapes=[(None, 3), (None, None), (None, 3)])
+
+
+def test_concat_gradient_of_unknown_sizes_twice():
+    """Second order through the shape-dependent concat gradient (and its own gradient rule)."""
+    x = tf.placeholder(tf.float64, (None, 2))
+    y = tf.placeholder(tf.float64, (None, 2))
+    out = tf.concat([x * x, y], 0)
+    first = tf.gradients(tf.reduce_sum(out * out), x)[0]               # 4 x^3
+    second = tf.gradients(tf.reduce_sum(first), x)[0]                  # 12 x^2
+    x_value = np.array([[1.0, 2.0], [3.0, 4.0], [0.5, -1.0]])
+    with tf.Session() as sess:
+        d1, d2 = sess.run([first, second], {x: x_value, y: np.ones((2, 2))})
+    np.testing.assert_allclose(d1, 4 * x_value ** 3)
+    np.testing.assert_allclose(d2, 12 * x_value ** 2)
 
 
 @pytest.mark.parametrize("transpose_a", [False, True])

@@ -197,11 +197,13 @@ slice_.grad = lambda b, op, g: [b.op("slice_grad", [g[0], op.inputs[0]], dict(op
 
 def _concat_grad(b, op, g):
     axis = op.attrs["axis"]
+    known = all(x.shape.dims is not None and None not in x.shape.dims for x in op.inputs)
+    if not known:      # sizes known only at specialization: a shape-dependent op finds each slab then
+        return [b.op("concat_grad", [g[0], *op.inputs], {"axis": axis, "index": k})
+                for k in range(len(op.inputs))]
     grads, offset = [], 0
     for x in op.inputs:
         shape = x.shape.dims
-        if shape is None or any(d is None for d in shape) or g[0].shape.dims is None:
-            raise ValueError("the gradient of concat needs operands of fully known shapes in jitflow")
         begin = tuple(offset if k == axis else 0 for k in range(len(shape)))
         size = tuple(shape)
         grads.append(b.op("strided_slice", [g[0]], {"begin": begin, "stride": (1,) * len(shape), "size": size}))

@@ -1,8 +1,9 @@
 """Ops whose work depends on shapes known only when a run is specialized:
 `sum_to_shape` (reduce a broadcast gradient back to an operand's shape),
 `broadcast_grad` (spread a reduction's gradient back over its input),
-`reshape_like`, `fill_like` (zeros_like/ones_like), `shape_of` (tf.shape) and
-`slice_grad` (scatter a slice's gradient into zeros).
+`reshape_like`, `fill_like` (zeros_like/ones_like), `shape_of` (tf.shape),
+`slice_grad` (scatter a slice's gradient into zeros) and `concat_grad` (one
+operand's slab of a concat's gradient, when the operands' shapes are unknown).
 
 Each has an `expand` rule that lowering calls with concrete types: it emits
 ordinary ops, so codegen never sees these names (except `scatter_slice`, a
@@ -101,6 +102,27 @@ def _expand_slice_grad(emit, operands, attrs):
 slice_grad = define_op("slice_grad", SOURCE, _like_infer, expand=_expand_slice_grad, tf_name="StridedSliceGrad")
 
 
+def _concat_grad_infer(types, attrs, op="concat_grad"):
+    g, like = types[0], types[1 + attrs["index"]]
+    return [TensorType(g.dtype, like.shape)]
+
+
+def _expand_concat_grad(emit, operands, attrs):
+    """The slab of g that operand `index` of the concat filled: its offset along the axis is the sum of
+    the earlier operands' sizes there, known once the run is specialized."""
+    g, likes = operands[0], operands[1:]
+    axis, index = attrs["axis"], attrs["index"]
+    like = likes[index]
+    offset = sum(other.shape[axis] for other in likes[:index])
+    begin = tuple(offset if k == axis else 0 for k in range(len(like.shape)))
+    return [emit("strided_slice", [g], {"begin": begin, "stride": (1,) * len(like.shape),
+                                        "size": tuple(like.shape)})]
+
+
+concat_grad = define_op("concat_grad", SOURCE, _concat_grad_infer, expand=_expand_concat_grad,
+                        tf_name="ConcatGrad")
+
+
 def _scatter_infer(types, attrs, op="scatter_slice"):
     check_dtype(types[0], NUMERIC, op)
     return [TensorType(types[0].dtype, tuple(attrs["shape"]))]
@@ -128,6 +150,17 @@ broadcast_grad.grad = lambda b, op, g: [
 reshape_like.grad = lambda b, op, g: [b.reshape_like(g[0], op.inputs[0]), None]
 slice_grad.grad = lambda b, op, g: [b.op("strided_slice", [g[0]], {k: op.attrs[k] for k in ("begin", "stride", "size")}),
                                     None]
+
+
+def _concat_grad_grad(b, op, g):
+    """concat_grad slices g; its gradient puts g back in its slab, zeros in the others' (a concat)."""
+    likes, index = op.inputs[1:], op.attrs["index"]
+    parts = [g[0] if k == index else b.op("fill_like", [like], {"dtype": like.dtype, "value": 0})
+             for k, like in enumerate(likes)]
+    return [b.op("concat", parts, {"axis": op.attrs["axis"]})] + [None] * len(likes)
+
+
+concat_grad.grad = _concat_grad_grad
 
 
 def _expand_broadcast_to_like(emit, operands, attrs):
