@@ -191,12 +191,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--address", help="join this Ray cluster (e.g. two nodes started with `ray start`) "
+                                          "instead of starting a local instance")
     args = parser.parse_args(argv)
     import ray
-    ray.init(num_cpus=max(2, os.cpu_count() or 2), include_dashboard=False, logging_level="ERROR")
+    if args.address:
+        ray.init(address=args.address, logging_level="ERROR")
+    else:
+        ray.init(num_cpus=max(2, os.cpu_count() or 2), include_dashboard=False, logging_level="ERROR")
+    nodes = len([n for n in ray.nodes() if n["Alive"]])
     report = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.node()} ({os.cpu_count()} CPUs)",
-              "ray": ray.__version__}
-    print(f"jitflow.distribute scaling on {report['machine']}, Ray {ray.__version__}", flush=True)
+              "ray": ray.__version__, "ray_nodes": nodes}
+    print(f"jitflow.distribute scaling on {report['machine']}, Ray {ray.__version__}, {nodes} Ray node(s)",
+          flush=True)
 
     report["exchange"] = [bench_exchange(ray, size, args.steps) for size in (W4_PARAMETERS, 10_000)]
     print("\ngradient exchange, 2 workers (median per round)")

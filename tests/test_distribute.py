@@ -16,7 +16,7 @@ import pytest
 import jitflow as tf
 from jitflow import keras
 from jitflow.distribute.gradient_step import Message, average
-from jitflow.distribute.trainer import combine_scalars, shard_bounds
+from jitflow.distribute.trainer import combine_scalars, resolve_exchange, shard_bounds
 from jitflow.distribute.worker import Worker
 
 FEATURES = 6
@@ -102,6 +102,17 @@ def test_combine_scalars_weights_by_rows_and_skips_empty_shards():
         combine_scalars([[], []], [0, 0], ["loss"])
 
 
+def test_auto_exchange_is_gloo_only_where_torch_is_installed():
+    assert resolve_exchange("auto", 4, torch_found=True) == "gloo"
+    assert resolve_exchange("auto", 4, torch_found=False) == "object_store"
+    assert resolve_exchange("auto", 1, torch_found=True) == "object_store"
+    assert resolve_exchange("object_store", 4, torch_found=True) == "object_store"
+    with pytest.raises(ImportError, match="needs torch"):
+        resolve_exchange("gloo", 2, torch_found=False)
+    with pytest.raises(ValueError, match="exchange must be"):
+        resolve_exchange("nccl", 2, torch_found=True)
+
+
 def exchange_by_hand(workers, data_batches):
     """What DataParallel does through Ray, in-process: shard, compute, average every message, apply."""
     previous = ()
@@ -168,12 +179,17 @@ def ray_cluster():
     ray.shutdown()
 
 
-def test_two_ray_workers_match_one_process_with_the_double_batch(ray_cluster, tmp_path):
+EXCHANGES = ["object_store", pytest.param("gloo", marks=pytest.mark.skipif(
+    __import__("importlib").util.find_spec("torch") is None, reason="Ray's GLOO backend needs torch"))]
+
+
+@pytest.mark.parametrize("exchange", EXCHANGES)
+def test_two_ray_workers_match_one_process_with_the_double_batch(ray_cluster, tmp_path, exchange):
     model_fn = regression_model("adam")
     X, y = regression_data()
     B = 16
     data = list(batches(X, y, 2 * B, 6))
-    with tf.distribute.DataParallel(model_fn, num_workers=2, verbose=0) as trainer:
+    with tf.distribute.DataParallel(model_fn, num_workers=2, verbose=0, exchange=exchange) as trainer:
         initial = trainer.variables()
         reported = [trainer.step(xb, yb) for xb, yb in data]
         replicas = trainer.replica_variables()
@@ -199,26 +215,12 @@ def test_two_ray_workers_match_one_process_with_the_double_batch(ray_cluster, tm
     assert_close(restored, {name: after[name] for name in restored}, rtol=0, atol=0)   # the model's variables
 
 
-def test_gloo_all_reduce_exchange_matches_one_process(ray_cluster):
-    pytest.importorskip("torch")          # Ray's GLOO backend runs on torch.distributed
-    model_fn = regression_model("adam")
-    X, y = regression_data(seed=2)
-    data = list(batches(X, y, 32, 4)) + [(X[:5], y[:5])]          # uneven shards (3/2) at the end
-    with tf.distribute.DataParallel(model_fn, num_workers=2, verbose=0, exchange="gloo") as trainer:
-        initial = trainer.variables()
-        for xb, yb in data:
-            trainer.step(xb, yb)
-        replicas = trainer.replica_variables()
-    for name in replicas[0]:
-        assert np.array_equal(replicas[0][name], replicas[1][name]), name
-    assert_close(replicas[0], single_process(model_fn, initial, data))
-
-
-def test_a_dead_worker_is_reported_and_training_resumes_from_the_checkpoint(ray_cluster, tmp_path):
+@pytest.mark.parametrize("exchange", EXCHANGES)
+def test_a_dead_worker_is_reported_and_training_resumes_from_the_checkpoint(ray_cluster, tmp_path, exchange):
     model_fn = regression_model("momentum")
     X, y = regression_data(seed=1)
     data = list(batches(X, y, 24, 8))
-    with tf.distribute.DataParallel(model_fn, num_workers=2, verbose=0) as trainer:
+    with tf.distribute.DataParallel(model_fn, num_workers=2, verbose=0, exchange=exchange) as trainer:
         initial = trainer.variables()
         for xb, yb in data[:4]:
             trainer.step(xb, yb)
@@ -231,7 +233,7 @@ def test_a_dead_worker_is_reported_and_training_resumes_from_the_checkpoint(ray_
             trainer.step(*data[5])
         with pytest.raises(tf.errors.UnavailableError, match="lost a worker earlier"):
             trainer.variables()
-    with tf.distribute.DataParallel(model_fn, num_workers=2, verbose=0) as resumed:
+    with tf.distribute.DataParallel(model_fn, num_workers=2, verbose=0, exchange=exchange) as resumed:
         resumed.restore(tf.train.latest_checkpoint(str(tmp_path)))
         assert resumed.variables()["global_step"] == 4
         for xb, yb in data[4:]:
@@ -251,12 +253,10 @@ def test_worker_errors_keep_their_type_and_message(ray_cluster):
             trainer.step(np.zeros((4, FEATURES + 1), np.float32), np.zeros((4, 1), np.float32))
 
 
-@pytest.mark.parametrize("exchange", ["object_store", "gloo"])
+@pytest.mark.parametrize("exchange", EXCHANGES)
 def test_a_step_failing_on_one_worker_changes_nothing(ray_cluster, exchange):
     """Rank 1 fails on a bad row index while rank 0 would go on: no update is applied twice or on one
     replica only, and the next steps continue the single-process trajectory (no hang with GLOO)."""
-    if exchange == "gloo":
-        pytest.importorskip("torch")
     model_fn = regression_model("momentum")
     X, y = regression_data(seed=3)
     with tf.distribute.DataParallel(model_fn, num_workers=2, verbose=0, exchange=exchange, timeout=120) as trainer:

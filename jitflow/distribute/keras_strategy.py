@@ -41,7 +41,7 @@ class RayStrategy:
     address, cpus_per_worker, spread, timeout and exchange)."""
 
     def __init__(self, num_workers=2, cpus_per_worker=1, address=None, spread=False, timeout=None,
-                 exchange="object_store"):
+                 exchange="auto"):
         if int(num_workers) < 1:
             raise ValueError(f"num_workers must be at least 1, got {num_workers}")
         self.num_workers = int(num_workers)

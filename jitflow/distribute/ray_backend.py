@@ -64,6 +64,9 @@ def get(ray, refs, workers, what: str, timeout=None):
     except rex.RayTaskError as err:
         if isinstance(err.cause, (rex.RayActorError, rex.ObjectLostError)):
             raise unavailable(ray, workers, what, err.cause) from err
+        if len(workers) > 1 and dead_ranks(ray, workers):
+            # a peer's death surfaced first as this worker's error (a broken all-reduce connection)
+            raise unavailable(ray, workers, what, err.cause) from err
         raise err.as_instanceof_cause() from None
     except (rex.RayActorError, rex.ObjectLostError) as err:
         raise unavailable(ray, workers, what, err) from err

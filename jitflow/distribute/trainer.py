@@ -39,24 +39,18 @@ class DataParallel:
     else the running Ray instance, else a local one. cpus_per_worker: the CPUs Ray reserves for each
     worker (and its thread count). spread: place workers on different nodes where possible.
     timeout: seconds to wait for a step before reporting the workers unavailable (default: no limit).
-    exchange: how gradients meet. "object_store" (default): every worker reads every worker's message
-    from Ray's object store and averages them itself (no dependency beyond Ray; deterministic). "gloo":
-    Ray's collective all-reduce (GLOO backend, needs torch): one ring all-reduce per step, cheaper for
-    large gradients and many workers (see docs/DISTRIBUTED.md for the measurements)."""
+    exchange: how gradients meet. "gloo": Ray's collective all-reduce (GLOO backend, which needs torch
+    on every node): one ring all-reduce per step, per-worker traffic independent of N. "object_store":
+    every worker reads every worker's message from Ray's object store and averages them itself (no
+    dependency beyond Ray). "auto" (default): gloo when torch is installed and there is more than one
+    worker, else object_store. Both give bitwise identical replicas; docs/DISTRIBUTED.md has the
+    measurements behind the choice."""
 
     def __init__(self, model_fn=None, num_workers=2, cpus_per_worker=1, address=None, spread=False,
-                 timeout=None, verbose=1, exchange="object_store", _keras_payload=None):
+                 timeout=None, verbose=1, exchange="auto", _keras_payload=None):
         if int(num_workers) < 1:
             raise ValueError(f"num_workers must be at least 1, got {num_workers}")
-        if exchange not in ("object_store", "gloo"):
-            raise ValueError(f"exchange must be 'object_store' or 'gloo', got {exchange!r}")
-        if exchange == "gloo":
-            try:
-                import torch  # noqa: F401
-            except ImportError as err:
-                raise ImportError("exchange='gloo' uses Ray's collective GLOO backend, which needs torch: "
-                                  "pip install torch (or use the default exchange='object_store')") from err
-        self.exchange = exchange
+        self.exchange = exchange = resolve_exchange(exchange, int(num_workers), _torch_importable())
         if (model_fn is None) == (_keras_payload is None):
             raise TypeError("DataParallel needs a model function returning a TrainSpec")
         self.num_workers = int(num_workers)
@@ -76,8 +70,7 @@ class DataParallel:
                 infos = self._call_staged("build the model function", "setup_session", model_fn)
                 self._broadcast_from(0)
             if exchange == "gloo":
-                import uuid
-                self._call_all("join the GLOO group", "init_collective", f"jitflow-{uuid.uuid4().hex[:12]}")
+                self._join_gloo_group()
         except BaseException:
             self.close()                 # no actors left holding CPUs after a failed set-up
             raise
@@ -85,8 +78,8 @@ class DataParallel:
         self.metric_names = infos[0]["metric_names"]
         self.parameters = infos[0]["parameters"]
         self.setup_seconds = time.perf_counter() - started
-        hosts = sorted({info["host"] for info in infos})
-        self._say(f"jitflow.distribute: {self.num_workers} workers on {len(hosts)} node(s) ready in "
+        nodes = {info["node"] for info in infos}
+        self._say(f"jitflow.distribute: {self.num_workers} workers on {len(nodes)} Ray node(s) ready in "
                   f"{self.setup_seconds:.1f} s ({self.parameters:,} parameters each)")
 
     # --- the training step
@@ -198,6 +191,17 @@ class DataParallel:
         others = [w for i, w in enumerate(self.workers) if i != rank]
         self._get([w.load_state.remote(state) for w in others], "broadcast the initial variables")
 
+    def _join_gloo_group(self):
+        import uuid
+        try:
+            self._call_all("join the GLOO group", "init_collective", f"jitflow-{uuid.uuid4().hex[:12]}")
+        except errors.UnavailableError:
+            raise
+        except Exception as err:
+            raise errors.UnavailableError(f"the workers could not form a GLOO all-reduce group ({err}); is "
+                                          f"torch installed on every node? exchange='object_store' needs "
+                                          f"nothing but Ray") from err
+
     def _call_staged(self, what, method, *args):
         """Rank 0 first (it compiles and fills the persistent kernel cache), then the others at once (on
         the same node they load the compiled kernels from that cache instead of compiling again)."""
@@ -210,6 +214,7 @@ class DataParallel:
         return self._get([getattr(w, method).remote(*args) for w in self.workers], what)
 
     def _get(self, refs, what):
+        self._check_alive()
         try:
             return ray_backend.get(self._ray, refs, self.workers, what, self.timeout)
         except errors.UnavailableError as err:
@@ -234,6 +239,24 @@ class DataParallel:
     def _say(self, text):
         if self.verbose:
             print(text, flush=True)
+
+
+def resolve_exchange(exchange: str, num_workers: int, torch_found: bool) -> str:
+    """'auto' -> 'gloo' where Ray's GLOO backend can run (torch installed) and there is something to
+    exchange, else 'object_store'; an explicit 'gloo' without torch is an ImportError."""
+    if exchange not in ("auto", "object_store", "gloo"):
+        raise ValueError(f"exchange must be 'auto', 'object_store' or 'gloo', got {exchange!r}")
+    if exchange == "gloo" and not torch_found:
+        raise ImportError("exchange='gloo' uses Ray's collective GLOO backend, which needs torch: "
+                          "pip install torch (or use exchange='object_store')")
+    if exchange == "auto":
+        return "gloo" if torch_found and num_workers > 1 else "object_store"
+    return exchange
+
+
+def _torch_importable() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("torch") is not None
 
 
 def shard_bounds(rows: int, workers: int) -> list[tuple[int, int]]:

@@ -74,7 +74,12 @@ class Worker:
 
         from ..runtime import stats
         variables = self._variables()
-        return {"rank": self.rank, "pid": os.getpid(), "host": socket.gethostname(),
+        try:
+            import ray
+            node = ray.get_runtime_context().get_node_id()
+        except Exception:  # noqa: BLE001 - not in a Ray worker (tests drive Worker in-process)
+            node = socket.gethostname()
+        return {"rank": self.rank, "pid": os.getpid(), "host": socket.gethostname(), "node": node,
                 "metric_names": list(metric_names),
                 "parameters": int(sum(np.prod(v.shape.as_list()) for v in self.step_impl.variables)),
                 "variables": [v.op.name for v in variables], "stats": stats()}
