@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import errors
-from .framework.graph import Operation, Tensor, get_default_graph
+from .framework.graph import Operation, get_default_graph
 from .ir.types import FLOATS, TensorType
 from .ops.registry import SOURCE, define_op
 
@@ -68,21 +68,9 @@ def add_check_numerics_ops():
 
 def checks_for(graph, targets, fed) -> list:
     """The check_numerics ops a run of `targets` executes (walking inputs and control inputs)."""
-    seen, stack, found = set(), [t.op if isinstance(t, Tensor) else t for t in targets], []
-    while stack:
-        op = stack.pop()
-        if op._id in seen:
-            continue
-        seen.add(op._id)
-        if op.outputs and all(id(t) in fed for t in op.outputs):
-            continue
-        if op._op == "check_numerics":
-            found.append(op)
-        for t in op.inputs:
-            if id(t) not in fed:
-                stack.append(t.op)
-        stack.extend(op.control_inputs)
-    return sorted(found, key=lambda op: op._id)
+    from .framework.lowering import needed_ops
+    return [op for op in needed_ops(targets, fed)
+            if op._op == "check_numerics" and not all(id(t) in fed for t in op.outputs)]
 
 
 def verify(checks, values):

@@ -1506,17 +1506,8 @@ def _matmul_bounds(attrs, ins, out) -> OV:
 
 def _needed(targets, fed: set) -> set:
     """Ids of the ops a run of `targets` executes: inputs and control inputs, stopping at fed tensors."""
-    seen, stack = set(), [t.op if hasattr(t, "value_index") else t for t in targets]
-    while stack:
-        op = stack.pop()
-        if op._id in seen:
-            continue
-        seen.add(op._id)
-        if op.outputs and all(id(t) in fed for t in op.outputs):
-            continue
-        stack.extend(t.op for t in op.inputs if id(t) not in fed)
-        stack.extend(op.control_inputs)
-    return seen
+    from .framework.lowering import needed_ops
+    return {op._id for op in needed_ops(list(targets), fed)}
 
 
 def interpret(graph, feeds: dict, run_index: int = 0, n_ops: int | None = None, targets=None,
