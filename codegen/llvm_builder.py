@@ -6,9 +6,12 @@ from __future__ import annotations
 import contextlib
 import struct
 
+import numpy as np
+
 from jitflow.ir.types import DType
 
-LLVM_TYPES = {"float32": "float", "float64": "double", "int32": "i32", "int64": "i64", "bool": "i8"}
+LLVM_TYPES = {"float32": "float", "float64": "double", "int32": "i32", "int64": "i64", "bool": "i8",
+              "float16": "half", "int8": "i8", "int16": "i16", "uint8": "i8"}
 
 
 def llvm_type(dtype: DType, in_register: bool = True) -> str:
@@ -21,6 +24,9 @@ def llvm_type(dtype: DType, in_register: bool = True) -> str:
 def float_literal(value: float, dtype: DType) -> str:
     if dtype.name == "float32":
         value = struct.unpack("<f", struct.pack("<f", value))[0]
+    elif dtype.name == "float16":    # LLVM takes a half constant as the double of its exact value
+        with np.errstate(over="ignore"):
+            value = float(np.float16(value))
     return "0x%016X" % struct.unpack("<Q", struct.pack("<d", value))[0]
 
 

@@ -133,6 +133,14 @@ class ScalarBuilder:
     def log(self, a): return self._node("log", (a,), a.dtype)
     def tanh(self, a): return self._node("tanh", (a,), a.dtype)
     def sqrt(self, a): return self._node("sqrt", (a,), a.dtype)
+    def sin(self, a): return self._node("sin", (a,), a.dtype)
+    def cos(self, a): return self._node("cos", (a,), a.dtype)
+    def tan(self, a): return self._node("tan", (a,), a.dtype)
+    def floor(self, a): return self._node("floor", (a,), a.dtype)
+    def ceil(self, a): return self._node("ceil", (a,), a.dtype)
+    def rint(self, a): return self._node("rint", (a,), a.dtype)      # round half to even
+    def log1p(self, a): return self._node("log1p", (a,), a.dtype)    # accurate near 0
+    def expm1(self, a): return self._node("expm1", (a,), a.dtype)    # accurate near 0
 
     def cmp(self, pred: str, a, b):
         return self._node("cmp", (a, b), bool_, pred)

@@ -6,18 +6,29 @@ casts truncate and saturate (NaN -> 0), float reductions may reassociate.
 """
 from __future__ import annotations
 
-from jitflow.ir.types import DType, float32
+from jitflow.ir.types import DType, float16, float32, float64
 
 from .llvm_builder import FunctionBuilder, literal, llvm_type
 from jitflow.errors import UnsupportedError
 
 FCMP = {"eq": "oeq", "ne": "une", "lt": "olt", "le": "ole", "gt": "ogt", "ge": "oge"}
 ICMP = {"eq": "eq", "ne": "ne", "lt": "slt", "le": "sle", "gt": "sgt", "ge": "sge"}
-FLOAT_UNARY_INTRINSICS = {"exp": "exp", "log": "log", "tanh": "tanh", "sqrt": "sqrt", "abs": "fabs"}
+ICMP_UNSIGNED = {"eq": "eq", "ne": "ne", "lt": "ult", "le": "ule", "gt": "ugt", "ge": "uge"}
+FLOAT_UNARY_INTRINSICS = {"exp": "exp", "log": "log", "tanh": "tanh", "sqrt": "sqrt", "abs": "fabs",
+                          "sin": "sin", "cos": "cos", "tan": "tan", "floor": "floor", "ceil": "ceil",
+                          "rint": "rint"}   # rint: round half to even in the default rounding mode
+# float16 is a storage type: every primitive but select/cast widens its half operands to float,
+# computes in float32 and rounds the result back (numpy's float16 arithmetic does the same)
+HALF_NATIVE = ("select", "cast")
 
 
 def suffix(dtype: DType) -> str:
-    return {"float32": "f32", "float64": "f64", "int32": "i32", "int64": "i64"}[dtype.name]
+    return {"float32": "f32", "float64": "f64", "int32": "i32", "int64": "i64", "float16": "f16",
+            "int8": "i8", "int16": "i16", "uint8": "i8"}[dtype.name]
+
+
+def _unsigned(dtype: DType) -> bool:
+    return dtype.is_integer and dtype.is_unsigned
 
 
 class ScalarLowering:
@@ -57,12 +68,20 @@ class ScalarLowering:
         fb = self.fb
         t = llvm_type(dtype)
         a_dtype = arg_dtypes[0] if arg_dtypes else dtype
+        if prim not in HALF_NATIVE and (dtype == float16 or float16 in arg_dtypes):
+            return self._lower_half(prim, dtype, args, arg_dtypes, attr)
         is_float = a_dtype.is_floating
+        unsigned = _unsigned(a_dtype)
         if prim in ("add", "sub", "mul"):
             op = ("f" + prim) if is_float else prim
             return fb.assign(f"{op} {t} {args[0]}, {args[1]}")
         if prim == "div":
             return fb.assign(f"fdiv {t} {args[0]}, {args[1]}")
+        if prim in ("floordiv", "floormod") and unsigned:
+            b_zero = fb.assign(f"icmp eq {t} {args[1]}, 0")
+            safe_b = fb.assign(f"select i1 {b_zero}, {t} 1, {t} {args[1]}")
+            r = fb.assign(f"{'udiv' if prim == 'floordiv' else 'urem'} {t} {args[0]}, {safe_b}")
+            return fb.assign(f"select i1 {b_zero}, {t} 0, {t} {r}")
         if prim in ("floordiv", "floormod"):
             return self._floor_op(prim, dtype, args)
         if prim == "pow":
@@ -72,9 +91,13 @@ class ScalarLowering:
         if prim in ("max", "min"):
             if is_float:
                 return self.intrinsic("maximum" if prim == "max" else "minimum", dtype, args)
+            if unsigned:
+                return self.intrinsic("umax" if prim == "max" else "umin", dtype, args)
             return self.intrinsic("smax" if prim == "max" else "smin", dtype, args)
         if prim == "neg":
             return fb.assign(f"fneg {t} {args[0]}") if is_float else fb.assign(f"sub {t} 0, {args[0]}")
+        if prim == "abs" and unsigned:
+            return args[0]
         if prim == "abs" and not is_float:
             self.declarations.add(f"declare {t} @llvm.abs.{suffix(dtype)}({t}, i1)")
             return fb.assign(f"call {t} @llvm.abs.{suffix(dtype)}({t} {args[0]}, i1 false)")
@@ -82,13 +105,17 @@ class ScalarLowering:
             return self.external(self.math_functions[prim, dtype.name], dtype, args)
         if prim == "exp" and dtype.name == "float32":   # inlined polynomial: vectorizes, unlike expf
             return self.helper("jf_exp", dtype, args)
+        if prim == "log1p":
+            return self._log1p(dtype, args[0])
+        if prim == "expm1":
+            return self._expm1(dtype, args[0])
         if prim in FLOAT_UNARY_INTRINSICS:
             return self.intrinsic(FLOAT_UNARY_INTRINSICS[prim], dtype, args)
         if prim == "cmp":
             at = llvm_type(a_dtype)
             if is_float:
                 return fb.assign(f"fcmp {FCMP[attr]} {at} {args[0]}, {args[1]}")
-            return fb.assign(f"icmp {ICMP[attr]} {at} {args[0]}, {args[1]}")
+            return fb.assign(f"icmp {(ICMP_UNSIGNED if unsigned else ICMP)[attr]} {at} {args[0]}, {args[1]}")
         if prim == "and":
             return fb.assign(f"and i1 {args[0]}, {args[1]}")
         if prim == "or":
@@ -101,25 +128,90 @@ class ScalarLowering:
             return self._cast(args[0], a_dtype, dtype)
         raise UnsupportedError(f"no LLVM lowering for scalar primitive {prim!r}")
 
+    def _lower_half(self, prim, dtype, args, arg_dtypes, attr) -> str:
+        """A primitive over float16 values: widened to float32, computed, rounded back."""
+        wide = [self._cast(a, float16, float32) if d == float16 else a for a, d in zip(args, arg_dtypes)]
+        wide_dtypes = [float32 if d == float16 else d for d in arg_dtypes]
+        result = self.lower(prim, float32 if dtype == float16 else dtype, wide, wide_dtypes, attr)
+        return self._cast(result, float32, float16) if dtype == float16 else result
+
+    def _log1p(self, dtype: DType, x: str) -> str:
+        """log(1 + x) without cancellation near 0 (Goldberg): u = 1 + x, log(u) * x / (u - 1);
+        x itself where u rounds to 1, inf for +inf."""
+        fb, t = self.fb, llvm_type(dtype)
+        one = literal(1.0, dtype)
+        u = fb.assign(f"fadd {t} {x}, {one}")
+        d = fb.assign(f"fsub {t} {u}, {one}")
+        log_u = self.lower("log", dtype, [u], [dtype], None)
+        ratio = fb.assign(f"fdiv {t} {x}, {d}")
+        general = fb.assign(f"fmul {t} {log_u}, {ratio}")
+        is_inf = fb.assign(f"fcmp oeq {t} {u}, {literal(float('inf'), dtype)}")
+        general = fb.assign(f"select i1 {is_inf}, {t} {u}, {t} {general}")
+        is_one = fb.assign(f"fcmp oeq {t} {u}, {one}")
+        return fb.assign(f"select i1 {is_one}, {t} {x}, {t} {general}")
+
+    def _expm1(self, dtype: DType, x: str) -> str:
+        """exp(x) - 1 without cancellation near 0 (Kahan): u = exp(x), (u - 1) * x / log(u);
+        x where u rounds to 1, -1 where u - 1 does, inf for overflow."""
+        fb, t = self.fb, llvm_type(dtype)
+        one = literal(1.0, dtype)
+        u = self.lower("exp", dtype, [x], [dtype], None)
+        um1 = fb.assign(f"fsub {t} {u}, {one}")
+        log_u = self.lower("log", dtype, [u], [dtype], None)
+        ratio = fb.assign(f"fdiv {t} {x}, {log_u}")
+        general = fb.assign(f"fmul {t} {um1}, {ratio}")
+        is_inf = fb.assign(f"fcmp oeq {t} {u}, {literal(float('inf'), dtype)}")
+        general = fb.assign(f"select i1 {is_inf}, {t} {u}, {t} {general}")
+        is_m1 = fb.assign(f"fcmp oeq {t} {um1}, {literal(-1.0, dtype)}")
+        general = fb.assign(f"select i1 {is_m1}, {t} {um1}, {t} {general}")
+        is_one = fb.assign(f"fcmp oeq {t} {u}, {one}")
+        return fb.assign(f"select i1 {is_one}, {t} {x}, {t} {general}")
+
     def _cast(self, x: str, src: DType, dst: DType) -> str:
         fb, s, d = self.fb, llvm_type(src), llvm_type(dst)
+        if src == float16 and not dst.is_floating:      # exact widening first; half is a storage type
+            return self._cast(self._cast(x, float16, float32), float32, dst)
+        if dst == float16 and not src.is_floating:
+            return self._cast(self._cast(x, src, float32), float32, float16)
         if dst.is_bool:
             if src.is_floating:
                 return fb.assign(f"fcmp une {s} {x}, 0.0")
             return fb.assign(f"icmp ne {s} {x}, 0")
         if src.is_bool:
             return fb.assign(f"uitofp i1 {x} to {d}") if dst.is_floating else fb.assign(f"zext i1 {x} to {d}")
+        if src.bits == 64 and dst == float16:
+            return self._cast(self._double_to_float_round_odd(x), float32, float16)
         if src.is_floating and dst.is_floating:
             op = "fpext" if dst.bits > src.bits else "fptrunc"
             return fb.assign(f"{op} {s} {x} to {d}")
         if src.is_floating:
-            self.declarations.add(f"declare {d} @llvm.fptosi.sat.{suffix(dst)}.{suffix(src)}({s})")
-            return fb.assign(f"call {d} @llvm.fptosi.sat.{suffix(dst)}.{suffix(src)}({s} {x})")
+            conv = "fptoui" if _unsigned(dst) else "fptosi"     # saturating, NaN -> 0
+            self.declarations.add(f"declare {d} @llvm.{conv}.sat.{suffix(dst)}.{suffix(src)}({s})")
+            return fb.assign(f"call {d} @llvm.{conv}.sat.{suffix(dst)}.{suffix(src)}({s} {x})")
         if dst.is_floating:
-            return fb.assign(f"sitofp {s} {x} to {d}")
+            return fb.assign(f"{'uitofp' if _unsigned(src) else 'sitofp'} {s} {x} to {d}")
         if dst.bits > src.bits:
-            return fb.assign(f"sext {s} {x} to {d}")
+            return fb.assign(f"{'zext' if _unsigned(src) else 'sext'} {s} {x} to {d}")
+        if dst.bits == src.bits:        # int8 <-> uint8: same bits
+            return x
         return fb.assign(f"trunc {s} {x} to {d}")
+
+    def _double_to_float_round_odd(self, x: str) -> str:
+        """double -> float rounded to odd: an inexact result gets its last bit set, so rounding it
+        again to half gives the correctly rounded double -> half (no double rounding) without the
+        __truncdfhf2 library call x86 would need."""
+        fb = self.fb
+        f = fb.assign(f"fptrunc double {x} to float")
+        back = fb.assign(f"fpext float {f} to double")
+        bits = fb.assign(f"bitcast float {f} to i32")
+        abs_back = self.intrinsic("fabs", float64, [back])
+        abs_x = self.intrinsic("fabs", float64, [x])
+        too_big = fb.assign(f"fcmp ogt double {abs_back}, {abs_x}")
+        toward_zero = fb.assign(f"select i1 {too_big}, i32 {fb.assign(f'sub i32 {bits}, 1')}, i32 {bits}")
+        inexact = fb.assign(f"fcmp one double {back}, {x}")
+        odd = fb.assign(f"or i32 {toward_zero}, 1")
+        chosen = fb.assign(f"select i1 {inexact}, i32 {odd}, i32 {bits}")
+        return fb.assign(f"bitcast i32 {chosen} to float")
 
     def _floor_op(self, prim: str, dtype: DType, args: list[str]) -> str:
         fb, t = self.fb, llvm_type(dtype)

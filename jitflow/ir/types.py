@@ -41,6 +41,10 @@ class DType:
         return self.kind == "bool"
 
     @property
+    def is_unsigned(self) -> bool:
+        return self.np_name.startswith("uint")
+
+    @property
     def itemsize(self) -> int:
         return max(1, self.bits // 8)
 
@@ -67,14 +71,27 @@ float64 = DType("float64", "f64", "float64", "float", 64)
 int32 = DType("int32", "i32", "int32", "int", 32)
 int64 = DType("int64", "i64", "int64", "int", 64)
 bool_ = DType("bool", "i1", "bool", "bool", 8)
+# small dtypes (storage and data-feeding types): arithmetic, comparisons, select and cast accept
+# them; ops that cannot (reductions, matmul, ...) reject them in their infer rule with a TypeError
+float16 = DType("float16", "f16", "float16", "float", 16)
+int8 = DType("int8", "i8", "int8", "int", 8)
+int16 = DType("int16", "i16", "int16", "int", 16)
+uint8 = DType("uint8", "u8", "uint8", "int", 8)
 
-ALL_DTYPES = (float32, float64, int32, int64, bool_)
+ALL_DTYPES = (float32, float64, int32, int64, bool_)     # the core dtypes every op family supports
+SMALL_DTYPES = (float16, int8, int16, uint8)
+EVERY_DTYPE = ALL_DTYPES + SMALL_DTYPES
 FLOATS = (float32, float64)
 INTS = (int32, int64)
 NUMERIC = FLOATS + INTS
-_BY_NAME = {d.name: d for d in ALL_DTYPES}
-_BY_SHORT = {d.short: d for d in ALL_DTYPES}
-_ALIASES = {"float": float32, "double": float64, "int": int32, "half": None}
+SMALL_NUMERIC = NUMERIC + SMALL_DTYPES                   # elementwise arithmetic and comparisons
+_BY_NAME = {d.name: d for d in EVERY_DTYPE}
+_BY_SHORT = {d.short: d for d in EVERY_DTYPE}
+_ALIASES = {"float": float32, "double": float64, "int": int32, "half": float16}
+# tf.string: host-side values only (numpy object arrays of bytes, see jitflow/host_values.py); kept out
+# of ALL_DTYPES / EVERY_DTYPE so that registry sweeps over dtypes never meet it
+string = DType("string", "str", "object", "string", 0)
+_BY_NAME[string.name] = _BY_SHORT[string.short] = string
 
 
 def as_dtype(value) -> DType:
@@ -100,8 +117,10 @@ def as_dtype(value) -> DType:
         raise TypeError(f"Cannot convert {value!r} to a jitflow dtype") from None
     if npd.name in _BY_NAME:
         return _BY_NAME[npd.name]
+    if npd.kind in "OSU":               # object, bytes and str arrays hold tf.string values
+        return string
     raise TypeError(f"dtype {npd.name} is not supported by jitflow "
-                    f"(supported: {', '.join(d.name for d in ALL_DTYPES)})")
+                    f"(supported: {', '.join(d.name for d in EVERY_DTYPE)})")
 
 
 def dtype_from_short(short: str) -> DType:

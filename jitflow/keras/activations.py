@@ -7,7 +7,7 @@ logits formula when they see such an output, as tf.keras does.
 from __future__ import annotations
 
 from ..api import math_ops as m
-from ..api import nn_ops
+from ..api import math_extra, nn_ops
 
 
 def linear(x):
@@ -35,18 +35,15 @@ def tanh(x):
 
 
 def softplus(x):
-    """log(1 + exp(x)), computed as max(x, 0) + log(1 + exp(-|x|))."""
-    return m.add(m.relu(x), m.log(m.add(m.exp(m.negative(m.abs(x))), 1.0)))
+    return math_extra.softplus(x)
 
 
 def elu(x):
-    return m.where(m.greater(x, 0.0), x, m.subtract(m.exp(m.minimum(x, 0.0)), 1.0))
+    return math_extra.elu(x)
 
 
 def selu(x):
-    alpha, scale = 1.6732632423543772, 1.0507009873554805
-    return m.multiply(m.where(m.greater(x, 0.0), x, m.multiply(m.subtract(m.exp(m.minimum(x, 0.0)), 1.0), alpha)),
-                      scale)
+    return math_extra.selu(x)
 
 
 def swish(x):
@@ -83,3 +80,8 @@ def serialize(fn):
         if fn is known:
             return name
     return getattr(fn, "__name__", repr(fn))
+
+
+from ..missing_names import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr(__name__, "tf.keras.activations")  # PEP 562: a missing name says so

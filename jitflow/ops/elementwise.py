@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir.types import FLOATS, NUMERIC, ALL_DTYPES, TensorType, bool_
+from ..ir.types import EVERY_DTYPE, FLOATS, NUMERIC, SMALL_NUMERIC, TensorType, bool_, float16
+
+HALF_FLOATS = FLOATS + (float16,)    # float ops also take float16 (computed in float32 per op)
 from .broadcast import broadcast_shapes, check_dtype, same_dtype
 from .registry import ELEMENTWISE, define_op
 
@@ -71,44 +73,44 @@ def _np_rsqrt(x):
 
 
 # ---- arithmetic ---------------------------------------------------------------
-add = binary("add", NUMERIC, np.add, lambda s, a, x, y: s.add(x, y), "Add")
-sub = binary("sub", NUMERIC, np.subtract, lambda s, a, x, y: s.sub(x, y), "Sub")
-mul = binary("mul", NUMERIC, np.multiply, lambda s, a, x, y: s.mul(x, y), "Mul")
-div = binary("div", FLOATS, np.true_divide, lambda s, a, x, y: s.div(x, y), "RealDiv",
+add = binary("add", SMALL_NUMERIC, np.add, lambda s, a, x, y: s.add(x, y), "Add")
+sub = binary("sub", SMALL_NUMERIC, np.subtract, lambda s, a, x, y: s.sub(x, y), "Sub")
+mul = binary("mul", SMALL_NUMERIC, np.multiply, lambda s, a, x, y: s.mul(x, y), "Mul")
+div = binary("div", HALF_FLOATS, np.true_divide, lambda s, a, x, y: s.div(x, y), "RealDiv",
              domain=(0.5, 3.0))
-floordiv = binary("floordiv", NUMERIC, _np_floordiv, lambda s, a, x, y: s.floordiv(x, y), "FloorDiv",
+floordiv = binary("floordiv", SMALL_NUMERIC, _np_floordiv, lambda s, a, x, y: s.floordiv(x, y), "FloorDiv",
                   domain=(0.5, 5.0))
-floormod = binary("floormod", NUMERIC, _np_floormod, lambda s, a, x, y: s.floormod(x, y), "FloorMod",
+floormod = binary("floormod", SMALL_NUMERIC, _np_floormod, lambda s, a, x, y: s.floormod(x, y), "FloorMod",
                   domain=(0.5, 5.0))
-pow_ = binary("pow", NUMERIC, _np_pow, lambda s, a, x, y: s.pow(x, y), "Pow", domain=(0.5, 2.0))
-maximum = binary("maximum", NUMERIC, np.maximum, lambda s, a, x, y: s.max(x, y), "Maximum")
-minimum = binary("minimum", NUMERIC, np.minimum, lambda s, a, x, y: s.min(x, y), "Minimum")
+pow_ = binary("pow", NUMERIC + (float16,), _np_pow, lambda s, a, x, y: s.pow(x, y), "Pow", domain=(0.5, 2.0))
+maximum = binary("maximum", SMALL_NUMERIC, np.maximum, lambda s, a, x, y: s.max(x, y), "Maximum")
+minimum = binary("minimum", SMALL_NUMERIC, np.minimum, lambda s, a, x, y: s.min(x, y), "Minimum")
 
-neg = unary("neg", NUMERIC, np.negative, lambda s, a, x: s.neg(x), "Neg")
-abs_ = unary("abs", NUMERIC, np.abs, lambda s, a, x: s.abs(x), "Abs")
-sign = unary("sign", NUMERIC, np.sign, lambda s, a, x: s.sign(x), "Sign")
-square = unary("square", NUMERIC, np.square, lambda s, a, x: s.mul(x, x), "Square")
-relu = unary("relu", NUMERIC, lambda x: np.maximum(x, np.zeros((), x.dtype)),
+neg = unary("neg", SMALL_NUMERIC, np.negative, lambda s, a, x: s.neg(x), "Neg")
+abs_ = unary("abs", SMALL_NUMERIC, np.abs, lambda s, a, x: s.abs(x), "Abs")
+sign = unary("sign", SMALL_NUMERIC, np.sign, lambda s, a, x: s.sign(x), "Sign")
+square = unary("square", SMALL_NUMERIC, np.square, lambda s, a, x: s.mul(x, x), "Square")
+relu = unary("relu", SMALL_NUMERIC, lambda x: np.maximum(x, np.zeros((), x.dtype)),
              lambda s, a, x: s.relu(x), "Relu")
 
-sqrt = unary("sqrt", FLOATS, np.sqrt, lambda s, a, x: s.sqrt(x), "Sqrt", domain=(0.1, 4.0))
-rsqrt = unary("rsqrt", FLOATS, _np_rsqrt, lambda s, a, x: s.div(s.const(1, x.dtype), s.sqrt(x)),
+sqrt = unary("sqrt", HALF_FLOATS, np.sqrt, lambda s, a, x: s.sqrt(x), "Sqrt", domain=(0.1, 4.0))
+rsqrt = unary("rsqrt", HALF_FLOATS, _np_rsqrt, lambda s, a, x: s.div(s.const(1, x.dtype), s.sqrt(x)),
               "Rsqrt", domain=(0.1, 4.0))
-exp = unary("exp", FLOATS, np.exp, lambda s, a, x: s.exp(x), "Exp")
-log = unary("log", FLOATS, np.log, lambda s, a, x: s.log(x), "Log", domain=(0.1, 4.0))
-tanh = unary("tanh", FLOATS, np.tanh, lambda s, a, x: s.tanh(x), "Tanh")
-sigmoid = unary("sigmoid", FLOATS, _np_sigmoid, lambda s, a, x: s.sigmoid(x), "Sigmoid", domain=(-6.0, 6.0))
+exp = unary("exp", HALF_FLOATS, np.exp, lambda s, a, x: s.exp(x), "Exp")
+log = unary("log", HALF_FLOATS, np.log, lambda s, a, x: s.log(x), "Log", domain=(0.1, 4.0))
+tanh = unary("tanh", HALF_FLOATS, np.tanh, lambda s, a, x: s.tanh(x), "Tanh")
+sigmoid = unary("sigmoid", HALF_FLOATS, _np_sigmoid, lambda s, a, x: s.sigmoid(x), "Sigmoid", domain=(-6.0, 6.0))
 
 # ---- comparisons and logic ------------------------------------------------------
 
 
-def _cmp(name, pred, reference, tf_name, allowed=NUMERIC):
+def _cmp(name, pred, reference, tf_name, allowed=SMALL_NUMERIC):
     return binary(name, allowed, reference, lambda s, a, x, y: s.cmp(pred, x, y), tf_name,
                   result_dtype=bool_, differentiable=False)
 
 
-equal = _cmp("equal", "eq", np.equal, "Equal", ALL_DTYPES)
-not_equal = _cmp("not_equal", "ne", np.not_equal, "NotEqual", ALL_DTYPES)
+equal = _cmp("equal", "eq", np.equal, "Equal", EVERY_DTYPE)
+not_equal = _cmp("not_equal", "ne", np.not_equal, "NotEqual", EVERY_DTYPE)
 less = _cmp("less", "lt", np.less, "Less")
 less_equal = _cmp("less_equal", "le", np.less_equal, "LessEqual")
 greater = _cmp("greater", "gt", np.greater, "Greater")
@@ -146,7 +148,7 @@ def _np_cast(x, dtype):
             # as powers of two: float(iinfo.max) rounds up to 2**63 for int64 and would overflow
             info = np.iinfo(dtype.np)
             t = np.trunc(x.astype(np.float64))
-            high, low = t >= 2.0 ** (dtype.bits - 1), t < -2.0 ** (dtype.bits - 1)
+            high, low = t >= float(int(info.max) + 1), t < float(info.min)
             inside = np.where(high | low | np.isnan(t), 0, t).astype(dtype.np)
             return np.where(high, info.max, np.where(low, info.min, inside)).astype(dtype.np)
         return x.astype(dtype.np)
@@ -157,9 +159,12 @@ cast = define_op("cast", ELEMENTWISE, _cast_infer, reference=_np_cast,
 
 ELEMENTWISE_BINARY = ("add", "sub", "mul", "div", "floordiv", "floormod", "pow", "maximum", "minimum",
                       "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-                      "logical_and", "logical_or")
+                      "logical_and", "logical_or",
+                      "squared_difference")                                   # ops/math_extra.py
 ELEMENTWISE_UNARY = ("neg", "abs", "sign", "square", "relu", "sqrt", "rsqrt", "exp", "log", "tanh",
-                     "sigmoid", "logical_not")
+                     "sigmoid", "logical_not",
+                     "sin", "cos", "tan", "floor", "ceil", "round", "rint", "log1p", "expm1",  # ops/math_extra.py
+                     "reciprocal", "elu", "selu", "relu6", "softplus", "softsign")
 
 
 def _add_n_infer(types, attrs, op="add_n"):
