@@ -19,7 +19,7 @@ import llvmlite.binding as llvm
 
 from jitflow.ir.schedule import Schedule
 
-from . import library, loops
+from . import array_kernels, library, loops
 from .loops import PHASE_FINISH, PHASE_INIT, PHASE_MAIN
 from .scalar_llvm import exp_f32_helper, ipow_helper
 from jitflow.errors import UnsupportedError
@@ -87,6 +87,8 @@ def generate_llvm_ir(schedule: Schedule, blas: bool) -> tuple[str, tuple]:
             text, buffers = loops.emit_scatter_kernel(name, schedule, kernel, declarations)
         elif kernel.kind == "random":
             text, buffers = library.emit_random(name, schedule, kernel, declarations)
+        elif array_kernels.has_kernel(kernel.root.node):
+            text, buffers, returns_status = array_kernels.emit(name, schedule, kernel, declarations)
         elif kernel.root.node.op == "matmul":
             text, buffers = library.emit_matmul(name, schedule, kernel, declarations, blas)
         elif kernel.root.node.op == "matrix_inverse":

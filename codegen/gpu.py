@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from jitflow.ir.schedule import Schedule
 
-from . import ptx, ptx_library
+from . import ptx, ptx_array, ptx_library
 from .ptx_kernels import emit_concat, emit_loop, emit_reduce, emit_rows, emit_scatter
 from .ptx_threads import GpuModule, GpuPlan
 from jitflow.errors import UnsupportedError
@@ -36,6 +36,8 @@ def generate_llvm_ir(schedule: Schedule) -> tuple[str, GpuPlan]:
             emit_scatter(gm, name, schedule, kernel)
         elif kernel.kind == "random":
             ptx_library.emit_random(gm, name, schedule, kernel)
+        elif ptx_array.has_kernel(kernel.root.node):
+            ptx_array.emit(gm, name, schedule, kernel)
         elif kernel.root.node.op == "matmul":
             ptx_library.emit_matmul(gm, name, schedule, kernel)
         elif kernel.root.node.op == "matrix_inverse":

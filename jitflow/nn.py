@@ -3,3 +3,10 @@ from .api.nn_ops import (batch_normalization, bias_add, dropout, l2_loss, leaky_
                          moments, relu, sigmoid, sigmoid_cross_entropy_with_logits, softmax,
                          softmax_cross_entropy_with_logits, softmax_cross_entropy_with_logits_v2,
                          sparse_softmax_cross_entropy_with_logits, tanh)
+from .api.array_extra import embedding_lookup, in_top_k, l2_normalize, top_k  # noqa: F401
+from .api.math_extra import elu, relu6, selu, softplus, softsign  # noqa: F401,E402
+
+
+from .missing_names import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr(__name__, "tf.nn")  # PEP 562: a missing name says so

@@ -18,7 +18,7 @@ from jitflow.ir.schedule import CONST, OUTPUT, PARAM, VAR
 from .counters import _counters as _COUNTERS
 
 _ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
-STATUS_MESSAGES = {1: "Input is not invertible."}
+STATUS_MESSAGES = {1: "Input is not invertible.", 2: "indices are out of range: an index is not in [0, size of the gathered axis)"}
 REUSE_MIN_BYTES = 1 << 20   # outputs at least this large are recycled when the caller dropped them
 
 

@@ -42,7 +42,7 @@ from jitflow.ir.schedule import CONST, OUTPUT, PARAM, VAR
 
 from . import counters, cuda
 
-STATUS_MESSAGES = {1: "Input is not invertible."}
+STATUS_MESSAGES = {1: "Input is not invertible.", 2: "indices are out of range: an index is not in [0, size of the gathered axis)"}
 
 
 class _Entry:

@@ -143,12 +143,18 @@ def nonsingular(n, rng):
 # ------------------------------------------------------------------------------------------
 UNARY = {"neg": tf.negative, "abs": tf.abs, "square": tf.square, "relu": tf.nn.relu, "sqrt": tf.sqrt,
          "rsqrt": tf.rsqrt, "exp": tf.exp, "log": tf.log, "tanh": tf.tanh, "sigmoid": tf.sigmoid,
-         "identity": tf.identity}
+         "identity": tf.identity,
+         # ops/math_extra.py (tests/test_math_extra_ops.py checks their values and TF's kink conventions)
+         "sin": tf.sin, "cos": tf.cos, "tan": tf.tan, "log1p": tf.log1p, "expm1": tf.expm1,
+         "reciprocal": tf.reciprocal, "elu": tf.nn.elu, "selu": tf.nn.selu, "relu6": tf.nn.relu6,
+         "softplus": tf.nn.softplus, "softsign": tf.nn.softsign}
 
 
 def unary_input(op, shape, rng):
-    if op in ("abs", "relu"):
+    if op in ("abs", "relu", "elu", "selu"):
         return away_from_zero(shape, rng)
+    if op == "relu6":      # kinks at 0 and 6
+        return rng.choice([-1.0, 3.0, 7.0], shape) + rng.uniform(-0.7, 0.7, shape)
     return domain(op, shape, rng)
 
 
@@ -161,7 +167,8 @@ def test_unary_gradient(op, shape, static):
 
 
 BINARY = {"add": tf.add, "sub": tf.subtract, "mul": tf.multiply, "div": tf.truediv, "pow": tf.pow,
-          "maximum": tf.maximum, "minimum": tf.minimum, "floormod": tf.floormod}
+          "maximum": tf.maximum, "minimum": tf.minimum, "floormod": tf.floormod,
+          "squared_difference": tf.squared_difference}
 
 SHAPE_PAIRS = [  # (runtime shapes, static placeholder shapes)
     (((2, 3), (2, 3)), None),
@@ -461,6 +468,7 @@ def test_every_differentiable_op_is_covered():
     listed = set(UNARY) | set(BINARY) | set(REDUCTIONS) | {
         "select", "cast", "add_n", "reshape", "transpose", "broadcast_to", "strided_slice", "concat", "matmul",
         "matrix_inverse"}
+    listed |= {"slice", "reverse", "gather", "segment_sum", "scan", "top_k"}   # tests/test_array_ops_extra.py
     assert wanted <= listed, f"ops without a gradient check: {sorted(wanted - listed)}"
     for name in wanted:
         assert all_ops()[name].grad is not None, name

@@ -294,11 +294,12 @@ UNARY_OPS = sorted(set(ELEMENTWISE_UNARY) | {n for n in _ops_of(ELEMENTWISE)
 BINARY_OPS = sorted(ELEMENTWISE_BINARY)
 LAYOUT_TESTS = {"reshape", "transpose", "broadcast_to", "strided_slice", "concat", "scatter_slice"}
 LIBRARY_TESTS = {"matmul", "matrix_inverse"}
+ARRAY_EXTRA_TESTS = {"slice", "reverse", "gather", "segment_sum", "scan", "top_k"}   # tests/test_array_ops_extra.py
 
 
 def test_every_registered_op_of_the_tested_kinds_is_covered():
     covered = set(UNARY_OPS) | set(BINARY_OPS) | SPECIAL_ELEMENTWISE | set(REDUCE_OPS) | set(ARG_OPS) \
-        | LAYOUT_TESTS | LIBRARY_TESTS
+        | LAYOUT_TESTS | LIBRARY_TESTS | ARRAY_EXTRA_TESTS
     in_scope = {name for name, op in all_ops().items() if op.kind in TESTED_KINDS}
     assert in_scope - covered == set(), "ops without a differential test"
     assert covered - in_scope == set(), "tests for ops that are not registered with a tested kind"
