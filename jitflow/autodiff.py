@@ -53,10 +53,10 @@ class GradBuilder:
     def transpose(self, g, perm): return self.op("transpose", [g], {"perm": tuple(perm)})
 
     def broadcast_grad(self, g, x, axes, mean=False):
-        return self.op("broadcast_grad", [g, x], {"axes": tuple(axes), "mean": bool(mean)})
+        return self.op("broadcast_grad", [g, x], {"axes": None if axes is None else tuple(axes), "mean": bool(mean)})
 
     def reduce_sum(self, x, axes, keepdims=False):
-        return self.op("reduce_sum", [x], {"axes": tuple(axes), "keepdims": keepdims})
+        return self.op("reduce_sum", [x], {"axes": None if axes is None else tuple(axes), "keepdims": keepdims})
 
     def matmul(self, a, b, transpose_a=False, transpose_b=False):
         return self.op("matmul", [a, b], {"transpose_a": transpose_a, "transpose_b": transpose_b})
@@ -65,7 +65,9 @@ class GradBuilder:
 def _as_tensor_list(values):
     if isinstance(values, (Tensor, Variable)) or not isinstance(values, (list, tuple)):
         values = [values]
-    return [v.value() if isinstance(v, Variable) else convert_to_tensor(v) for v in values]
+    # a Variable stands for its canonical read (what ops built from it use), even when gradients are
+    # requested inside `control_dependencies` (where value() would make a fresh, unused read)
+    return [v._as_graph_element() if isinstance(v, Variable) else convert_to_tensor(v) for v in values]
 
 
 def _between_ops(graph, ys, xs, stop_ids):

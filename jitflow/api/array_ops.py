@@ -8,6 +8,7 @@ from ..framework.graph import Tensor, get_default_graph
 from ..ir.types import as_dtype, float32, int32
 from .convert import convert_to_tensor, to_numpy
 from .math_ops import _make
+from .shape_args import is_tensor_shape, shape_tensor, static_shape_value
 
 
 def constant(value, dtype=None, shape=None, name="Const", verify_shape=False, graph=None):
@@ -40,14 +41,21 @@ def placeholder(dtype, shape=None, name=None):
 
 
 def placeholder_with_default(input, shape, name=None):  # noqa: A002
+    """`input` unless fed; its static shape is `shape` (which may be less specific than input's, so
+    feeds of other sizes are accepted)."""
+    from ..framework.shapes import TensorShape
     value = convert_to_tensor(input)
-    return _make("identity", [value], name=name or "PlaceholderWithDefault")
+    dims = TensorShape(shape).dims
+    return _make("ensure_shape", [value], {"shape": dims, "relax": True, "what": "placeholder_with_default"},
+                 name=name or "PlaceholderWithDefault")
 
 
 def reshape(tensor, shape, name=None):
     tensor = convert_to_tensor(tensor)
-    if isinstance(shape, Tensor):
-        raise TypeError("reshape: the new shape must be a Python list or tuple, not a Tensor")
+    if is_tensor_shape(shape):
+        target = shape_tensor(shape)
+        static = static_shape_value(target)
+        return _make("reshape_to", [tensor, target], {"static": static}, name=name or "Reshape")
     shape = tuple(-1 if d is None else int(d) for d in (shape if isinstance(shape, (list, tuple))
                                                            else np.atleast_1d(shape)))
     return _make("reshape", [tensor], {"shape": shape}, name=name or "Reshape")
@@ -56,9 +64,13 @@ def reshape(tensor, shape, name=None):
 def expand_dims(input, axis=None, name=None, dim=None):  # noqa: A002
     x = convert_to_tensor(input)
     axis = dim if axis is None else axis
-    dims = _known_rank(x, "expand_dims")
-    rank = len(dims)
     axis = int(axis)
+    if x.shape.dims is None:      # unknown rank: a new axis at a position counted from either end
+        spec = [("slice", None, None, None)] * axis + [("new",), ("ellipsis",)] if axis >= 0 else \
+            [("ellipsis",), ("new",)] + [("slice", None, None, None)] * (-axis - 1)
+        return _make("slice_spec", [x], {"spec": tuple(spec)}, name=name or "ExpandDims")
+    dims = x.shape.dims
+    rank = len(dims)
     if not -rank - 1 <= axis <= rank:
         raise ValueError(f"expand_dims: axis {axis} is out of range for a tensor of rank {rank}")
     axis = axis % (rank + 1)
@@ -74,12 +86,16 @@ def expand_dims(input, axis=None, name=None, dim=None):  # noqa: A002
 def squeeze(input, axis=None, name=None, squeeze_dims=None):  # noqa: A002
     x = convert_to_tensor(input)
     axis = squeeze_dims if axis is None else axis
-    dims = _known_rank(x, "squeeze")
+    dims = x.shape.dims
+    if dims is None or (axis is None and None in dims):     # which dims are 1 is known at run time
+        axes = None if axis is None else tuple(int(a) for a in np.atleast_1d(axis))
+        return _make("squeeze_dyn", [x], {"axes": axes}, name=name or "Squeeze")
     if axis is None:
-        if any(d is None for d in dims):
-            raise ValueError("squeeze without axis needs a fully known shape")
         keep = [d for d in dims if d != 1]
     else:
+        for a in np.atleast_1d(axis):
+            if not -len(dims) <= int(a) < len(dims):
+                raise ValueError(f"squeeze: axis {int(a)} is out of range for a tensor of rank {len(dims)}")
         axes = {int(a) % len(dims) for a in np.atleast_1d(axis)}
         for a in axes:
             if dims[a] not in (1, None):
@@ -102,13 +118,19 @@ def _known_rank(x, what):
 
 def transpose(a, perm=None, name="transpose", conjugate=False):
     x = convert_to_tensor(a)
-    rank = len(_known_rank(x, "transpose"))
+    if x.shape.dims is None:
+        if perm is None:
+            return _make("transpose_dyn", [x], name=name or "transpose")
+        x = _make("ensure_shape", [x], {"shape": (None,) * len(perm)}, name="EnsureShape")
+    rank = len(x.shape.dims)
     perm = tuple(range(rank))[::-1] if perm is None else tuple(int(p) for p in perm)
     return _make("transpose", [x], {"perm": perm}, name=name or "transpose")
 
 
 def broadcast_to(input, shape, name=None):  # noqa: A002
     x = convert_to_tensor(input)
+    if is_tensor_shape(shape):
+        return _fill_dynamic(shape, x, name or "BroadcastTo")
     return _make("broadcast_to", [x], {"shape": tuple(int(d) for d in shape)}, name=name or "BroadcastTo")
 
 
@@ -116,8 +138,15 @@ def concat(values, axis, name="concat"):
     values = [convert_to_tensor(v) for v in values]
     if len(values) == 1:
         return _make("identity", values, name=name or "concat")
-    rank = len(_known_rank(values[0], "concat"))
     axis = int(axis)
+    ranks = {len(v.shape.dims) for v in values if v.shape.dims is not None}
+    if not ranks:
+        return _make("concat_dyn", values, {"axis": axis}, name=name or "concat")
+    if len(ranks) > 1:
+        raise ValueError(f"concat: inputs have different ranks {sorted(ranks)}")
+    rank = ranks.pop()
+    values = [v if v.shape.dims is not None else
+              _make("ensure_shape", [v], {"shape": (None,) * rank}, name="EnsureShape") for v in values]
     if not -rank <= axis < rank:
         raise ValueError(f"concat: axis {axis} is out of range for tensors of rank {rank}")
     return _make("concat", values, {"axis": axis % rank}, name=name or "concat")
@@ -125,20 +154,38 @@ def concat(values, axis, name="concat"):
 
 def stack(values, axis=0, name="stack"):
     values = [convert_to_tensor(v) for v in values]
+    if not values:
+        raise ValueError("tf.stack needs at least one tensor to stack")
     graph = values[0].graph
     with graph.name_scope(name or "stack"):
         expanded = [expand_dims(v, axis) for v in values]
-    rank = len(expanded[0].shape.dims)
-    return concat(expanded, axis % rank, name=name or "stack")
+    ranks = [len(e.shape.dims) for e in expanded if e.shape.dims is not None]
+    return concat(expanded, axis % ranks[0] if ranks else axis, name=name or "stack")
 
 
 def unstack(value, num=None, axis=0, name="unstack"):
     x = convert_to_tensor(value)
-    dims = _known_rank(x, "unstack")
+    if x.shape.dims is None:
+        if num is None:
+            raise ValueError(f"Cannot infer argument `num` from shape {x.shape}")
+        axis = int(axis)
+        pre = [("slice", None, None, None)] * axis if axis >= 0 else [("ellipsis",)]
+        post = [("ellipsis",)] if axis >= 0 else [("slice", None, None, None)] * (-axis - 1)
+        return [_make("slice_spec", [x], {"spec": tuple(pre + [("index", i)] + post)}, name=name or "unstack")
+                for i in range(int(num))]
+    dims = x.shape.dims
+    if not -len(dims) <= axis < len(dims):
+        raise ValueError(f"unstack: axis {axis} is out of range for a tensor of rank {len(dims)}")
     axis = axis % len(dims)
-    num = dims[axis] if num is None else num
     if num is None:
-        raise ValueError("unstack needs a known size along axis")
+        num = dims[axis]
+    elif dims[axis] is not None and int(num) != dims[axis]:
+        raise ValueError(f"unstack: num={num} does not match the size {dims[axis]} of axis {axis}")
+    if num is None:
+        raise ValueError(f"Cannot infer num from shape {x.shape}")
+    if dims[axis] is None:       # checked at run time: every slice index must exist
+        x = _make("ensure_shape", [x], {"shape": tuple(int(num) if k == axis else None
+                                                      for k in range(len(dims)))}, name="EnsureShape")
     out = []
     for i in range(num):
         index = [slice(None)] * len(dims)
@@ -149,19 +196,55 @@ def unstack(value, num=None, axis=0, name="unstack"):
 
 def fill(dims, value, name=None):
     value = convert_to_tensor(value)
+    if is_tensor_shape(dims):
+        return _fill_dynamic(dims, value, name or "Fill")
     return _make("broadcast_to", [value], {"shape": tuple(int(d) for d in dims)}, name=name or "Fill")
+
+
+def _fill_dynamic(dims, value, name):
+    target = shape_tensor(dims)
+    return _make("broadcast_to_shape", [value, target], {"static": static_shape_value(target)}, name=name)
 
 
 def zeros(shape, dtype=float32, name=None):
     dtype = as_dtype(dtype)
-    shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
+    if not is_tensor_shape(shape):
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
     return fill(shape, constant(0, dtype), name=name or "zeros")
 
 
 def ones(shape, dtype=float32, name=None):
     dtype = as_dtype(dtype)
-    shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
+    if not is_tensor_shape(shape):
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
     return fill(shape, constant(1, dtype), name=name or "ones")
+
+
+def size(input, name=None, out_type=int32):  # noqa: A002
+    """The number of elements of a tensor (a constant once the run is specialized)."""
+    x = convert_to_tensor(input)
+    dims = x.shape.dims
+    if dims is not None and None not in dims:
+        return constant(int(np.prod(dims, dtype=np.int64)), as_dtype(out_type), name=name or "Size")
+    from .math_ops import reduce_prod
+    return reduce_prod(shape(x, out_type=out_type), name=name or "Size")
+
+
+def rank(input, name=None):  # noqa: A002
+    """The number of dimensions of a tensor."""
+    x = convert_to_tensor(input)
+    if x.shape.dims is not None:
+        return constant(len(x.shape.dims), int32, name=name or "Rank")
+    return _make("rank_of", [x], name=name or "Rank")
+
+
+def ensure_shape(x, shape, name=None):
+    """x, with its static shape merged with `shape`; the fed shape is checked when the run is specialized
+    (InvalidArgumentError when it does not match)."""
+    from ..framework.shapes import TensorShape
+    x = convert_to_tensor(x)
+    dims = TensorShape(shape).dims
+    return _make("ensure_shape", [x], {"shape": dims, "what": f"tensor {x.name}"}, name=name or "EnsureShape")
 
 
 def _like(tensor, value, dtype, name):
@@ -189,7 +272,11 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
     dtype = as_dtype(dtype) if dtype is not None else float32
     on = constant(1 if on_value is None else on_value, dtype)
     off = constant(0 if off_value is None else off_value, dtype)
-    rank = len(_known_rank(indices, "one_hot"))
+    if indices.shape.dims is None:
+        if axis not in (None, -1):
+            raise ValueError(f"one_hot: axis={axis} needs indices of known rank, got {indices}")
+        return _one_hot_unknown_rank(indices, int(depth), on, off, name or "one_hot")
+    rank = len(indices.shape.dims)
     axis = rank if axis is None or axis == -1 else int(axis)
     positions_shape = (int(depth),) + (1,) * (rank - axis)
     graph = indices.graph
@@ -200,19 +287,54 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
     return _make("select", [hit, on, off], name=name or "one_hot")
 
 
+def _one_hot_unknown_rank(indices, depth, on, off, name):
+    """one_hot along a new last axis of indices whose rank is known only at run time."""
+    graph = indices.graph
+    with graph.name_scope(name):
+        positions = graph.create_op("iota", [], {"shape": (depth,), "axis": 0, "dtype": indices.dtype},
+                                    name="positions").outputs[0]
+        expanded = _make("slice_spec", [indices], {"spec": (("ellipsis",), ("new",))}, name="ExpandDims")
+        hit = _make("equal", [expanded, positions])
+    return _make("select", [hit, on, off], name=name)
+
+
 def range_(start, limit=None, delta=1, dtype=None, name="range"):
     if limit is None:
         start, limit = 0, start
+    if any(_tensor_index(v) for v in (start, limit, delta)):
+        return _range_dynamic(start, limit, delta, dtype, name)
+    if delta == 0:
+        raise ValueError("Requires delta != 0 (tf.range)")
     values = np.arange(start, limit, delta)
     return constant(values, dtype=dtype or (int32 if values.dtype.kind in "iu" else float32), name=name)
 
 
+def _range_dynamic(start, limit, delta, dtype, name):
+    from .convert import convert_to_tensor as conv
+    values = [conv(v) for v in (start, limit, delta)]
+    if dtype is None:       # TF picks the widest of the arguments' dtypes
+        order = ["int32", "int64", "float32", "float64"]
+        dtype = max((v.dtype for v in values), key=lambda d: order.index(d.name) if d.name in order else 0)
+    dtype = as_dtype(dtype)
+    from .math_ops import cast
+    values = [cast(v, dtype) for v in values]
+    return _make("range_of", values, {"dtype": dtype}, name=name or "range")
+
+
 def strided_slice(x: Tensor, index, name="strided_slice"):
-    """Python `[]` on a tensor: ints, slices with steps, None (new axis), Ellipsis."""
+    """Python `[]` on a tensor: ints, slices with steps, None (new axis), Ellipsis; tensors as indices
+    and dimensions of unknown size are resolved when the run is specialized."""
     x = convert_to_tensor(x)
-    dims = _known_rank(x, "slicing")
     if not isinstance(index, tuple):
         index = (index,)
+    for i in index:
+        if isinstance(i, (float, np.floating)) or (isinstance(i, slice) and any(
+                isinstance(v, (float, np.floating)) for v in (i.start, i.stop, i.step))):
+            raise TypeError(f"Only integers, slices (`:`), ellipsis (`...`), tf.newaxis (`None`) and scalar "
+                            f"tf.int32/tf.int64 tensors are valid indices, got {i!r}")
+    dims = x.shape.dims
+    if dims is None or any(d is None for d in dims) or any(_tensor_index(i) for i in index):
+        return _slice_spec(x, index, name)
     if sum(1 for i in index if i is Ellipsis) > 1:
         raise ValueError("an index can only have a single ellipsis ('...')")
     n_real = sum(1 for i in index if i is not None and i is not Ellipsis)
@@ -233,10 +355,6 @@ def strided_slice(x: Tensor, index, name="strided_slice"):
             out_shape.append(1)
             continue
         d = dims[k]
-        if d is None:
-            raise ValueError("slicing needs a known size for every sliced dimension in jitflow")
-        if isinstance(i, Tensor):
-            raise TypeError("slicing with a Tensor index is not supported; use Python ints")
         if isinstance(i, slice):
             start, stop, step = i.indices(d)
             n = len(range(start, stop, step))
@@ -259,3 +377,40 @@ def strided_slice(x: Tensor, index, name="strided_slice"):
     if tuple(out_shape) == tuple(size):
         return sliced
     return _make("reshape", [sliced], {"shape": tuple(out_shape)}, name=name)
+
+
+def _tensor_index(i) -> bool:
+    from .shape_args import _is_tensorlike
+    if isinstance(i, slice):
+        return any(_tensor_index(v) for v in (i.start, i.stop, i.step))
+    return _is_tensorlike(i)
+
+
+def _slice_spec(x, index, name):
+    """The slice_spec op: the index as data, resolved against the fed shape at specialization."""
+    from .math_ops import cast
+    operands, spec = [x], []
+
+    def arg(v):
+        if v is None or not _tensor_index(v):
+            return None if v is None else int(v)
+        t = convert_to_tensor(v)
+        if t.dtype.kind != "int" or (t.shape.dims is not None and len(t.shape.dims) != 0):
+            raise TypeError(f"a tensor index must be an integer scalar, got {t}")
+        operands.append(cast(t, int32) if t.dtype != int32 else t)
+        return ["arg", len(operands) - 2]
+
+    if sum(1 for i in index if i is Ellipsis) > 1:
+        raise ValueError("an index can only have a single ellipsis ('...')")
+    for i in index:
+        if i is None:
+            spec.append(["new"])
+        elif i is Ellipsis:
+            spec.append(["ellipsis"])
+        elif isinstance(i, slice):
+            spec.append(["slice", arg(i.start), arg(i.stop), arg(i.step)])
+        else:
+            spec.append(["index", arg(i)])
+    spec = tuple(tuple(e) for e in spec)
+    with x.graph.name_scope(name):
+        return _make("slice_spec", operands, {"spec": spec}, name="slice")

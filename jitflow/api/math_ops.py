@@ -168,9 +168,12 @@ def _reduce(op_name, default_name):
                         raise ValueError(f"{default_name}: axis {a} is out of range for a tensor of "
                                          f"rank {rank}")
                 axis = sorted({a % rank if rank else 0 for a in axis})
+        elif x.shape.dims is None:       # all axes of a rank known at run time
+            out = _make(op_name, [x], {"axes": None, "keepdims": keep}, name=name or default_name)
+            if not keep:
+                out.set_shape(())
+            return out
         else:
-            if x.shape.dims is None:
-                raise ValueError(f"{default_name} over all axes needs a tensor of known rank")
             axis = list(range(len(x.shape.dims)))
         return _make(op_name, [x], {"axes": tuple(axis), "keepdims": keep}, name=name or default_name)
     fn.__name__ = op_name

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..framework.graph import get_default_graph
 from . import math_ops as m
-from .array_ops import constant, one_hot, squeeze, zeros_like
+from .array_ops import constant, ensure_shape, one_hot, squeeze, zeros_like
 from .convert import convert_to_tensor
 from .random_ops import get_seed
 
@@ -21,9 +21,7 @@ def _scope(name):
 
 def _axis(x, axis):
     rank = len(x.shape.dims) if x.shape.dims is not None else None
-    if axis < 0:
-        if rank is None:
-            raise ValueError("a negative axis needs a tensor of known rank")
+    if axis < 0 and rank is not None:      # unknown rank: reductions resolve a negative axis at run time
         axis += rank
     return axis
 
@@ -70,7 +68,21 @@ def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None, name=None
     if depth is None:
         raise ValueError("sparse_softmax_cross_entropy_with_logits needs the number of classes (last dim of "
                          "logits) to be known")
+    if labels.dtype.kind != "int":
+        raise TypeError(f"sparse_softmax_cross_entropy_with_logits: labels must be int32 or int64, got "
+                        f"{labels.dtype.name}")
+    logits_dims = logits.shape.dims
     with _scope(name or "SparseSoftmaxCrossEntropyWithLogits"):
+        # TF: labels have the shape of logits without its last axis (checked here, or when the run is
+        # specialized when either rank is known only then)
+        if logits_dims is not None:
+            expected = logits_dims[:-1]
+            if labels.shape.dims is not None and (len(labels.shape.dims) != len(expected) or any(
+                    a is not None and b is not None and a != b for a, b in zip(labels.shape.dims, expected))):
+                raise ValueError(f"Shape mismatch: The shape of labels (received {labels.shape}) should equal "
+                                 f"the shape of logits except for the last dimension (received {logits.shape}).")
+            if labels.shape.dims is None or None in labels.shape.dims:
+                labels = ensure_shape(labels, expected, name="labels")
         mask = one_hot(labels, depth, dtype=logits.dtype)
         return m.negative(m.reduce_sum(m.multiply(mask, log_softmax(logits)), axis=-1))
 
@@ -159,4 +171,6 @@ def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None
             attrs["shape"] = _noise_shape(x, noise_shape)
             uniform = graph.create_op("random_uniform", [], attrs, name="random_uniform").outputs[0]
         mask = m.cast(m.less(uniform, keep), x.dtype)
-        return m.multiply(m.truediv(x, keep), mask)
+        out = m.multiply(m.truediv(x, keep), mask)
+        out.set_shape(x.shape)          # a keep_prob placeholder of unknown shape must not blur x's shape (TF)
+        return out

@@ -7,7 +7,8 @@ import os
 
 from ..framework.graph import get_default_graph
 from ..ir.types import as_dtype, float32
-from .math_ops import add, multiply
+from .math_ops import add, identity, multiply
+from .shape_args import is_tensor_shape, shape_tensor, static_shape_value
 
 _DEFAULT_GRAPH_SEED = 87654321
 
@@ -31,6 +32,13 @@ def set_random_seed(seed):
 
 def _standard(kind, shape, dtype, seed, name):
     dtype = as_dtype(dtype)
+    if is_tensor_shape(shape):          # tf.random_normal(tf.shape(z)): the shape is known at run time
+        target = shape_tensor(shape)
+        seed1, seed2 = get_seed(seed)
+        op = get_default_graph().create_op("random_" + kind, [target], {
+            "shape": static_shape_value(target), "shape_from_value": True, "dtype": dtype,
+            "seed": seed1, "seed2": seed2}, name=name)
+        return op.outputs[0]
     shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
     seed1, seed2 = get_seed(seed)
     op = get_default_graph().create_op("random_" + kind, [], {"shape": shape, "dtype": dtype,
@@ -44,24 +52,25 @@ def random_uniform(shape, minval=0, maxval=None, dtype=float32, seed=None, name=
         raise TypeError("random_uniform with an integer dtype is not supported by jitflow")
     maxval = 1 if maxval is None else maxval
     graph = get_default_graph()
-    with graph.name_scope(name or "random_uniform"):
+    # as TF: the ops live under the `name` scope and the result is the op named `name` itself ("noise:0")
+    with graph.name_scope(name or "random_uniform") as scope:
         rnd = _standard("uniform", shape, dtype, seed, "RandomUniform")
         if isinstance(minval, (int, float)) and isinstance(maxval, (int, float)):
             if (minval, maxval) == (0, 1):
-                return rnd
-            return add(multiply(rnd, float(maxval) - float(minval)), minval)
-        return add(multiply(rnd, maxval - minval), minval)
+                return identity(rnd, name=scope)
+            return add(multiply(rnd, float(maxval) - float(minval)), minval, name=scope)
+        return add(multiply(rnd, maxval - minval), minval, name=scope)
 
 
 def random_normal(shape, mean=0.0, stddev=1.0, dtype=float32, seed=None, name=None):
     graph = get_default_graph()
-    with graph.name_scope(name or "random_normal"):
+    with graph.name_scope(name or "random_normal") as scope:
         rnd = _standard("normal", shape, dtype, seed, "RandomStandardNormal")
-        return add(multiply(rnd, stddev), mean)
+        return add(multiply(rnd, stddev), mean, name=scope)
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=float32, seed=None, name=None):
     graph = get_default_graph()
-    with graph.name_scope(name or "truncated_normal"):
+    with graph.name_scope(name or "truncated_normal") as scope:
         rnd = _standard("truncated_normal", shape, dtype, seed, "TruncatedNormal")
-        return add(multiply(rnd, stddev), mean)
+        return add(multiply(rnd, stddev), mean, name=scope)

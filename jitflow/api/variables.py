@@ -36,10 +36,12 @@ class Variable:
                                                    name="Assign").outputs[0].op
                 self._read = graph.create_op("read_var", [self._handle], {}, name="read").outputs[0]
         self._trainable = trainable
+        self.constraint = constraint   # applied after each optimizer update (TF 1.x)
         self.graph = graph
-        for key in (collections or [GraphKeys.GLOBAL_VARIABLES]):
+        collections = [GraphKeys.GLOBAL_VARIABLES] if collections is None else list(collections)  # [] means none
+        for key in collections:
             graph.add_to_collection(key, self)
-        if trainable and GraphKeys.TRAINABLE_VARIABLES not in (collections or []):
+        if trainable and GraphKeys.TRAINABLE_VARIABLES not in collections:
             graph.add_to_collection(GraphKeys.TRAINABLE_VARIABLES, self)
 
     # --- properties
@@ -136,6 +138,11 @@ def assign_sub(ref, value, use_locking=None, name=None):
 def _as_variable(ref) -> Variable:
     if isinstance(ref, Variable):
         return ref
+    if isinstance(ref, Tensor) and ref.op._op == "variable":   # get_tensor_by_name("<variable>:0")
+        for key in (GraphKeys.GLOBAL_VARIABLES, GraphKeys.LOCAL_VARIABLES):
+            for v in ref.graph.get_collection(key):
+                if isinstance(v, Variable) and v.op is ref.op:
+                    return v
     raise TypeError(f"assign needs a tf.Variable, got {ref!r}")
 
 

@@ -12,6 +12,7 @@ import re
 import threading
 
 from ..ir.types import DType, TensorType
+from ..ir.types import string as _STRING
 from ..ops import get_op
 from ..ops.registry import ShapeError
 from ..source_info import user_location
@@ -27,6 +28,10 @@ class GraphKeys:
     UPDATE_OPS = "update_ops"
     LOSSES = "losses"
     REGULARIZATION_LOSSES = "regularization_losses"
+    METRIC_VARIABLES = "metric_variables"
+    WEIGHTS = "weights"
+    BIASES = "biases"
+    MOVING_AVERAGE_VARIABLES = "moving_average_variables"
     GLOBAL_STEP = "global_step"
     TRAIN_OP = "train_op"
     INIT_OP = "init_op"
@@ -57,6 +62,10 @@ class Operation:
 
     def get_attr(self, name):
         return self.attrs[name]
+
+    @property
+    def device(self) -> str:
+        return self.attrs.get("_device", "")
 
     def run(self, feed_dict=None, session=None):
         from ..session import _session_for
@@ -265,6 +274,9 @@ class Graph:
                                  f"tensors and parameters as arguments instead of capturing them.")
         if self._cond_stack and op_name in _CONDITIONAL_UPDATES:
             inputs = self._conditional_update(op_name, list(inputs))
+        if attrs.get("dtype") is _STRING or any(getattr(t._type, "dtype", None) is _STRING for t in inputs):
+            from ..host_values import check_string_op     # tf.string: host values, no string math
+            check_string_op(self, op_name, inputs, attrs, name)
         if output_types is None:
             output_types = infer_types(opdef, [t._type for t in inputs], attrs, op_name, loc)
         with self._lock:
@@ -353,7 +365,8 @@ def infer_types(opdef, types, attrs, op_name, loc=None):
     """Runs an op's infer rule at graph-building time; unknown-rank inputs give
     unknown-rank outputs with the dtype the rule picks for scalar stand-ins."""
     try:
-        if any(isinstance(t, TensorType) and t.shape is None for t in types):
+        if any(isinstance(t, TensorType) and t.shape is None for t in types) and \
+                not opdef.extra.get("infers_unknown_rank"):
             stand_ins = [TensorType(t.dtype, ()) if isinstance(t, TensorType) and t.shape is None else t
                          for t in types]
             try:

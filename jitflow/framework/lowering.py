@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .. import errors
 from ..ir.core import Function, Node, Value
-from ..ir.types import EFFECT, TensorType, VarType, int64
+from ..ir.types import EFFECT, TensorType, VarType, int64, num_elements
 from ..ops import get_op
 from ..ops.broadcast import normalize_axes
-from ..ops.registry import RANDOM, REDUCE, ShapeError
+from ..ops.dynamic_shape import constant_value
+from ..ops.registry import ELEMENTWISE, LAYOUT, RANDOM, REDUCE, ShapeError
 from .graph import Operation, Tensor
 
 RNG_STATE_SIZE = 3
@@ -81,6 +84,8 @@ def lower_run(graph, targets, feeds: dict) -> LoweredRun:
     effect = Value(EFFECT, name="e0")
     nodes: list[Node] = []
     first_use: dict[str, str] = {}
+    value_uses = {id(t) for t in targets if isinstance(t, Tensor)} | {
+        id(t) for o in ops for t in (o.inputs[1:] if o._op in STATE_OPS else o.inputs)}
 
     def var_param(handle_tensor):
         op = handle_tensor.op
@@ -93,12 +98,21 @@ def lower_run(graph, targets, feeds: dict) -> LoweredRun:
             continue
         opdef = get_op(op._op)
         if op._op == "placeholder":
+            if not any(id(t) in consumed and id(t) not in fed for t in op.outputs):
+                continue            # a multi-output source whose needed outputs are all fed
             shape = op.attrs["shape"]
             shape_text = "<unknown>" if shape is None else "[" + ",".join(
                 "?" if d is None else str(d) for d in shape) + "]"
             raise errors.InvalidArgumentError(
                 None, op, f"You must feed a value for placeholder tensor '{op.name}' with dtype "
                 f"{op.attrs['dtype'].name} and shape {shape_text}\n  {errors.describe_op(op)}")
+        if op._op == "variable" and id(op.outputs[0]) in value_uses:
+            # the variable's own tensor (`get_tensor_by_name("w:0")`) used as a value: a read, as TF's ref
+            var = var_param(op.outputs[0])
+            first_use.setdefault(var.name, "read_var")
+            read = _Emitter(nodes, op).node("read_var", [var, effect], {}).results
+            values[id(op.outputs[0])], effect = read[0], read[1]
+            continue
         if op._op in ("variable", "no_op"):
             continue
         if op._op in STATE_OPS:
@@ -111,7 +125,7 @@ def lower_run(graph, targets, feeds: dict) -> LoweredRun:
             name = "rng:" + op.name
             rng = rng_params.setdefault(name, Value(VarType(int64, (RNG_STATE_SIZE,)), name=name))
             rng_seeds[name] = (op.attrs["seed"], op.attrs["seed2"])
-            shape = tuple(values[id(op.inputs[0])].shape) if op.inputs else op.attrs["shape"]
+            shape = _random_shape(op, [values[id(t)] for t in op.inputs])
             op_attrs = {"shape": shape, "dtype": op.attrs["dtype"]}
             results_of_op = _Emitter(nodes, op).node(op._op, [rng], op_attrs).results
             values[id(op.outputs[0])] = results_of_op[0]
@@ -121,7 +135,10 @@ def lower_run(graph, targets, feeds: dict) -> LoweredRun:
         attrs = {k: v for k, v in op.attrs.items() if not k.startswith("_")}
         emit = _Emitter(nodes, op)
         if opdef.expand is not None:
-            results_of_op = opdef.expand(emit, operands, attrs)
+            try:
+                results_of_op = opdef.expand(emit, operands, attrs)
+            except ShapeError as exc:
+                raise errors.InvalidArgumentError(None, op, f"{exc}\n  {errors.describe_op(op)}") from None
         else:
             results_of_op = emit.node(op._op, operands, attrs).results
         for t, v in zip(op.outputs, results_of_op):
@@ -167,12 +184,55 @@ class _Emitter:
             types = opdef.infer([v.type for v in operands], attrs, op_name)
         except (ShapeError, ValueError, TypeError) as exc:
             raise errors.InvalidArgumentError(None, self.op, f"{exc}\n  {errors.describe_op(self.op)}") from None
-        node = Node(op_name, operands, attrs, types, loc=self.op.loc, scope=self.op.name)
+        folded = fold_shape_arithmetic(opdef, operands, attrs, types)
+        if folded is not None:
+            node = Node("const", [], {"value": folded, "dtype": types[0].dtype}, types, loc=self.op.loc,
+                        scope=self.op.name)
+        else:
+            node = Node(op_name, operands, attrs, types, loc=self.op.loc, scope=self.op.name)
         self.nodes.append(node)
         return node
 
     def __call__(self, op_name: str, operands, attrs) -> Value:
         return self.node(op_name, operands, attrs).results[0]
+
+
+FOLD_MAX_ELEMENTS = 64
+
+
+def fold_shape_arithmetic(opdef, operands, attrs, types):
+    """Shape arithmetic folded at specialization: an integer or bool result of at most
+    FOLD_MAX_ELEMENTS elements, computed by a pure elementwise, layout or reduction op from constants
+    (`tf.shape(x)[0] * 2`, `tf.stack([n, -1])`), becomes a constant, so the ops that take shapes as
+    tensors (jitflow/ops/dynamic_shape.py) can read it. The value comes from the op's numpy reference,
+    which the differential tests hold equal to the compiled op; float math is never folded here (it is
+    left to the compiled code). Returns the value, or None when the node is not such arithmetic."""
+    if opdef.kind not in (ELEMENTWISE, LAYOUT, REDUCE) or opdef.stateful or opdef.reference is None:
+        return None
+    if len(types) != 1 or not isinstance(types[0], TensorType) or types[0].dtype.is_floating:
+        return None
+    if types[0].shape is None or None in types[0].shape or num_elements(types[0].shape) > FOLD_MAX_ELEMENTS:
+        return None
+    if not all(getattr(v, "node", None) is not None and v.node.op == "const" for v in operands):
+        return None
+    value = np.asarray(opdef.reference(*(v.node.attrs["value"] for v in operands), **attrs))
+    value = np.array(value.astype(types[0].dtype.np).reshape(types[0].shape), order="C")
+    value.setflags(write=False)
+    return value
+
+
+def _random_shape(op, operands):
+    """A random op's shape: its attribute, the shape of its operand (dropout's `random_uniform(x)`), or
+    the value of a shape tensor (`tf.random_normal(tf.shape(z))`), constant once the run is specialized."""
+    if not operands:
+        return op.attrs["shape"]
+    if op.attrs.get("shape_from_value"):
+        try:
+            shape = constant_value(operands[0], "the shape argument", op.type)
+        except ShapeError as exc:
+            raise errors.InvalidArgumentError(None, op, f"{exc}\n  {errors.describe_op(op)}") from None
+        return tuple(int(d) for d in np.atleast_1d(shape))
+    return tuple(operands[0].shape)
 
 
 def effect_param(nodes, final_effect) -> Value:

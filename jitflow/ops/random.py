@@ -83,6 +83,8 @@ def _random_infer(types, attrs, op="random"):
     """Shape from the `shape` attr, or from a `like` operand (graph level: unknown dims allowed)."""
     check_dtype(TensorType(attrs["dtype"], ()), FLOATS, op)
     likes = [t for t in types if isinstance(t, TensorType)]
+    if attrs.get("shape_from_value"):      # the operand holds the shape; attrs['shape'] its static part
+        return [TensorType(attrs["dtype"], None if attrs.get("shape") is None else tuple(attrs["shape"]))]
     if likes and attrs.get("shape") is None:
         return [TensorType(attrs["dtype"], likes[0].shape)]
     return [TensorType(attrs["dtype"], tuple(attrs["shape"]))]

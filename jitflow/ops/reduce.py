@@ -104,7 +104,8 @@ def _prod_grad(b, op, g):
     zero, one = b.zeros_like(x), b.ones_like(x)
     is_zero = b.cmp("equal", x, zero)
     nonzero = b.select(is_zero, one, x)
-    prod_nonzero = b.broadcast_grad(b.op("reduce_prod", [nonzero], {"axes": tuple(axes), "keepdims": keep}),
+    prod_nonzero = b.broadcast_grad(b.op("reduce_prod", [nonzero], {"axes": None if axes is None else tuple(axes),
+                                                                 "keepdims": keep}),
                                     x, axes)
     zeros = b.broadcast_grad(b.reduce_sum(b.cast(is_zero, x.dtype), axes, keep), x, axes)
     others = b.select(is_zero,

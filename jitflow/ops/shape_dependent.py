@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.types import NUMERIC, TensorType, int32, num_elements
-from .broadcast import check_dtype
+from .broadcast import check_dtype, normalize_axes
 from .registry import LAYOUT, SOURCE, define_op
 
 
@@ -46,7 +46,7 @@ sum_to_shape = define_op("sum_to_shape", SOURCE, _like_infer, expand=_expand_sum
 
 def _expand_broadcast_grad(emit, operands, attrs):
     g, like = operands
-    axes = attrs["axes"]
+    axes = normalize_axes(attrs["axes"], len(like.shape), "broadcast_grad")   # None (all) or negative: rank unknown
     kept = tuple(1 if k in axes else d for k, d in enumerate(like.shape))
     value = g if tuple(g.shape) == kept else emit("reshape", [g], {"shape": kept})
     if kept != tuple(like.shape):
@@ -113,6 +113,7 @@ def _expand_concat_grad(emit, operands, attrs):
     g, likes = operands[0], operands[1:]
     axis, index = attrs["axis"], attrs["index"]
     like = likes[index]
+    axis %= max(len(like.shape), 1)       # a concat of operands of unknown rank keeps the axis as given
     offset = sum(other.shape[axis] for other in likes[:index])
     begin = tuple(offset if k == axis else 0 for k in range(len(like.shape)))
     return [emit("strided_slice", [g], {"begin": begin, "stride": (1,) * len(like.shape),
@@ -181,7 +182,7 @@ def _reduce_to_like_infer(types, attrs, op="reduce_to_like"):
 
 def _expand_reduce_to_like(emit, operands, attrs):
     g, x, out = operands
-    axes = tuple(attrs["axes"])
+    axes = normalize_axes(attrs["axes"], len(x.shape), "reduce_to_like")
     value = emit("reduce_mean" if attrs.get("mean") else "reduce_sum", [g], {"axes": axes, "keepdims": False})
     if tuple(value.shape) != tuple(out.shape):
         value = emit("reshape", [value], {"shape": tuple(out.shape)})
