@@ -1,18 +1,10 @@
-"""`tf.losses`."""
-from .api.clip_ops import absolute_difference, mean_squared_error  # noqa: F401
-from .api.nn_ops import sigmoid_cross_entropy_with_logits as _sigmoid_xent
-from .api.nn_ops import softmax_cross_entropy_with_logits_v2 as _softmax_xent
-from .api.nn_ops import sparse_softmax_cross_entropy_with_logits as _sparse_xent
-from .api.math_ops import reduce_mean as _mean
+"""`tf.losses`: the TF 1.x loss functions, reductions and loss collections (see api/losses_impl.py)."""
+from .api.losses_impl import (Reduction, absolute_difference, add_loss, compute_weighted_loss,  # noqa: F401
+                              cosine_distance, get_losses, get_regularization_loss, get_regularization_losses,
+                              get_total_loss, hinge_loss, huber_loss, log_loss, mean_squared_error,
+                              sigmoid_cross_entropy, softmax_cross_entropy, sparse_softmax_cross_entropy)
 
 
-def softmax_cross_entropy(onehot_labels, logits, weights=1.0, scope=None):
-    return _mean(_softmax_xent(labels=onehot_labels, logits=logits))
+from .missing_names import module_getattr as _module_getattr  # noqa: E402
 
-
-def sparse_softmax_cross_entropy(labels, logits, weights=1.0, scope=None):
-    return _mean(_sparse_xent(labels=labels, logits=logits))
-
-
-def sigmoid_cross_entropy(multi_class_labels, logits, weights=1.0, scope=None):
-    return _mean(_sigmoid_xent(labels=multi_class_labels, logits=logits))
+__getattr__ = _module_getattr(__name__, "tf.losses")  # PEP 562: a missing name says so

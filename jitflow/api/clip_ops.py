@@ -1,10 +1,8 @@
-"""`tf.clip_by_value`, `tf.clip_by_global_norm`, `tf.global_norm`, and
-`tf.losses.mean_squared_error`."""
+"""`tf.clip_by_value`, `tf.clip_by_global_norm`, `tf.global_norm` (`tf.clip_by_norm` is in array_extra.py)."""
 from __future__ import annotations
 
 from ..framework.graph import get_default_graph
 from . import math_ops as m
-from .array_ops import zeros_like
 from .convert import convert_to_tensor
 
 
@@ -32,28 +30,3 @@ def clip_by_global_norm(t_list, clip_norm, use_norm=None, name=None):
         clipped = [None if t is None else m.multiply(convert_to_tensor(t), m.cast(scale, convert_to_tensor(t).dtype))
                    for t in t_list]
         return clipped, norm
-
-
-def _weighted_mean(loss, weights):
-    """TF 1.x's default reduction, SUM_BY_NONZERO_WEIGHTS: sum(weights * loss) divided by the number
-    of elements whose (broadcast) weight is nonzero; 0 when every weight is 0."""
-    if isinstance(weights, (int, float)) and weights == 1.0:
-        return m.reduce_mean(loss)
-    weights = convert_to_tensor(weights, dtype=loss.dtype)
-    total = m.reduce_sum(m.multiply(loss, weights))
-    present = m.reduce_sum(m.cast(m.not_equal(m.add(zeros_like(loss), weights), 0.0), loss.dtype))
-    return m.truediv(total, m.maximum(present, 1.0))
-
-
-def mean_squared_error(labels, predictions, weights=1.0, scope=None, loss_collection=None, reduction=None):
-    predictions = convert_to_tensor(predictions)
-    labels = convert_to_tensor(labels, dtype=predictions.dtype)
-    with get_default_graph().name_scope(scope or "mean_squared_error"):
-        return _weighted_mean(m.square(m.subtract(predictions, labels)), weights)
-
-
-def absolute_difference(labels, predictions, weights=1.0, scope=None):
-    predictions = convert_to_tensor(predictions)
-    labels = convert_to_tensor(labels, dtype=predictions.dtype)
-    with get_default_graph().name_scope(scope or "absolute_difference"):
-        return _weighted_mean(m.abs(m.subtract(predictions, labels)), weights)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 
+from ..errors import UnsupportedError
 from ..framework.graph import get_default_graph
 from ..ir.types import as_dtype, float32
 from .convert import convert_to_tensor
@@ -28,13 +29,14 @@ AUTO_REUSE = _ReuseMode()
 
 class VariableScope:
     def __init__(self, name: str, reuse=None, initializer=None, regularizer=None, name_scope: str = "",
-                 dtype=float32):
+                 dtype=float32, constraint=None):
         self.name = name
         self.reuse = reuse
         self.initializer = initializer
         self.regularizer = regularizer
         self.original_name_scope = name_scope
         self.dtype = dtype
+        self.constraint = constraint
 
     def reuse_variables(self):
         self.reuse = True
@@ -60,6 +62,7 @@ def get_variable_scope() -> VariableScope:
 def variable_scope(name_or_scope=None, default_name=None, values=None, initializer=None, regularizer=None,
                    caching_device=None, partitioner=None, custom_getter=None, reuse=None, dtype=None,
                    use_resource=None, constraint=None, auxiliary_name_scope=True):
+    _refuse_unsupported(partitioner=partitioner, custom_getter=custom_getter)
     graph = get_default_graph()
     state = _state(graph)
     parent = state["stack"][-1]
@@ -76,6 +79,7 @@ def variable_scope(name_or_scope=None, default_name=None, values=None, initializ
         full_name = f"{parent.name}/{base}" if parent.name else base
         scope_name_for_ops = base
         inherited_reuse = None
+    _open_scope(graph, full_name)
     if reuse is False:
         reuse = None
     effective_reuse = reuse if reuse is not None else (inherited_reuse if inherited_reuse is not None else parent.reuse)
@@ -83,7 +87,8 @@ def variable_scope(name_or_scope=None, default_name=None, values=None, initializ
         effective_reuse = True
     with graph.name_scope(scope_name_for_ops) as op_scope:
         scope = VariableScope(full_name, effective_reuse, initializer or parent.initializer,
-                              regularizer or parent.regularizer, op_scope, dtype or parent.dtype)
+                              regularizer or parent.regularizer, op_scope, dtype or parent.dtype,
+                              constraint or parent.constraint)
         state["stack"].append(scope)
         try:
             yield scope
@@ -92,16 +97,41 @@ def variable_scope(name_or_scope=None, default_name=None, values=None, initializ
 
 
 def _unique_default(graph, parent_name, base):
-    used = _state(graph).setdefault("default_names", {})
-    key = f"{parent_name}/{base}"
-    count = used.get(key, 0)
-    used[key] = count + 1
-    return base if count == 0 else f"{base}_{count}"
+    """TF's _get_unique_variable_scope: the first of base, base_1, ... not opened yet under the parent
+    (explicitly named scopes count too)."""
+    opened = _state(graph).setdefault("default_names", {})   # full scope name -> times opened
+    prefix = f"{parent_name}/{base}" if parent_name else base
+    if not opened.get(prefix):
+        return base
+    index = 1
+    while opened.get(f"{prefix}_{index}"):
+        index += 1
+    return f"{base}_{index}"
+
+
+def _open_scope(graph, full_name):
+    """Counts an entry of a variable scope and forgets the subscopes opened under it (as TF's
+    open_variable_scope / close_variable_subscopes), so re-entering a scope repeats its default names."""
+    opened = _state(graph).setdefault("default_names", {})   # full scope name -> times opened
+    opened[full_name] = opened.get(full_name, 0) + 1
+    for key in opened:
+        if key.startswith(full_name + "/"):
+            opened[key] = 0
+
+
+def _refuse_unsupported(**arguments):
+    for name, value in arguments.items():
+        if value is not None:
+            raise UnsupportedError(f"variable_scope/get_variable argument `{name}` is not supported by jitflow")
 
 
 def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=None, trainable=True,
                  collections=None, caching_device=None, partitioner=None, validate_shape=True,
                  use_resource=None, custom_getter=None, constraint=None, **kwargs):
+    _refuse_unsupported(partitioner=partitioner, custom_getter=custom_getter)
+    unknown = sorted(set(kwargs) - {"synchronization", "aggregation"})   # distribution hints: no effect here
+    if unknown:
+        raise TypeError(f"get_variable() got an unexpected keyword argument '{unknown[0]}'")
     graph = get_default_graph()
     state = _state(graph)
     scope = state["stack"][-1]
@@ -140,6 +170,7 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
         variable = Variable(initial_value, trainable=trainable, collections=collections, name=full_name,
                             dtype=dtype)
     state["vars"][full_name] = variable
+    variable.constraint = constraint if constraint is not None else scope.constraint   # applied by optimizers
     reg = regularizer or scope.regularizer
     if reg is not None:
         with graph.name_scope(full_name + "/Regularizer/"):

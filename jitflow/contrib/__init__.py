@@ -1,7 +1,8 @@
-"""`tf.contrib`: the pieces of it the TF 1.x lectures use (`tf.contrib.layers.xavier_initializer`)."""
-from types import SimpleNamespace
+"""`tf.contrib`: the pieces of it the TF 1.x lectures use (`tf.contrib.layers`: fully_connected, batch_norm,
+regularizers, initializers)."""
+from . import layers  # noqa: F401  (tf.contrib.layers)
 
-from ..api import init_ops as _init
 
-layers = SimpleNamespace(xavier_initializer=_init.xavier_initializer,
-                         variance_scaling_initializer=_init.variance_scaling_initializer)
+from ..missing_names import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr(__name__, "tf.contrib")  # PEP 562: a missing name says so
