@@ -78,7 +78,7 @@ def test_round_trip_every_dtype_scalars_and_size_zero(tmp_path):
         perturb(sess, variables)
         saver.restore(sess, prefix)
         assert_same(snapshot(sess, variables), saved)
-    assert sorted(os.listdir(tmp_path)) == ["checkpoint", "model.ckpt.index.json", "model.ckpt.safetensors"]
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint", "model.ckpt.index.json", "model.ckpt.meta", "model.ckpt.safetensors"]
     # a fresh session restores without running any initializer: restore marks variables initialized
     with tf.Session() as sess:
         saver.restore(sess, prefix)
@@ -198,8 +198,9 @@ def test_global_step_suffix_max_to_keep_and_checkpoint_file(tmp_path):
         assert saver.save(sess, prefix, global_step=step) == prefix + "-3"            # a Variable
         assert saver.save(sess, prefix, global_step=step + 1) == prefix + "-4"        # a Tensor
     assert saver.last_checkpoints == [prefix + "-3", prefix + "-4"]
-    assert sorted(os.listdir(tmp_path)) == ["checkpoint", "model.ckpt-3.index.json", "model.ckpt-3.safetensors",
-                                            "model.ckpt-4.index.json", "model.ckpt-4.safetensors"]
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint", "model.ckpt-3.index.json", "model.ckpt-3.meta",
+                                            "model.ckpt-3.safetensors", "model.ckpt-4.index.json",
+                                            "model.ckpt-4.meta", "model.ckpt-4.safetensors"]
     assert (tmp_path / "checkpoint").read_text() == (
         f'model_checkpoint_path: "{prefix}-4"\n'
         f'all_model_checkpoint_paths: "{prefix}-3"\n'
@@ -415,7 +416,7 @@ def test_crash_mid_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
         with pytest.raises(OSError, match="simulated crash"):
             saver.save(sess, prefix)
         monkeypatch.setattr(os, "replace", real_replace)
-        assert sorted(os.listdir(tmp_path)) == ["checkpoint", "model.ckpt.index.json", "model.ckpt.safetensors"]
+        assert sorted(os.listdir(tmp_path)) == ["checkpoint", "model.ckpt.index.json", "model.ckpt.meta", "model.ckpt.safetensors"]
         saver.restore(sess, prefix)
         assert sess.run(v).tolist() == [1.0, 2.0]
 
@@ -441,7 +442,7 @@ def test_crash_mid_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
         v.load([0.0, 0.0], sess)
         saver.restore(sess, prefix)
         assert sess.run(v).tolist() == [9.0, 10.0]
-    assert sorted(os.listdir(tmp_path)) == ["checkpoint", "model.ckpt.index.json", "model.ckpt.safetensors"]
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint", "model.ckpt.index.json", "model.ckpt.meta", "model.ckpt.safetensors"]
 
 
 # --------------------------------------------------------------------------- the file format

@@ -3,6 +3,7 @@
 `jitflow.train.saver`)."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -10,12 +11,14 @@ import os
 import shutil
 import tempfile
 
+import numpy as np
 
 from .. import errors
 from . import safetensors_format
 
 FORMAT = "jitflow-checkpoint"
 FORMAT_VERSION = 1
+STRINGS_KEY = "jitflow.strings"      # safetensors metadata key of the tf.string variables (see below)
 DATA_SUFFIX = ".safetensors"
 INDEX_SUFFIX = ".index.json"
 BACKUP_SUFFIX = ".safetensors.old"
@@ -41,6 +44,32 @@ def _strip(path: str) -> str:
         if path.endswith(suffix):
             return path[: -len(suffix)]
     return path
+
+
+# --------------------------------------------------------------------------- tf.string variables
+# Safetensors holds numbers only. String variables (numpy object arrays of bytes) are kept in the data
+# file's header metadata under STRINGS_KEY, as JSON {name: {"shape": [...], "data": [base64 of each
+# element, C order]}}, so the data file's sha256 covers them; the index lists them with dtype "string".
+# A checkpoint without string variables is unchanged.
+
+def _dtype_name(array) -> str:
+    return "string" if array.dtype == object else str(array.dtype)
+
+
+def _encode_strings(arrays: dict) -> str:
+    return json.dumps({key: {"shape": list(a.shape),
+                             "data": [base64.b64encode(bytes(x)).decode("ascii") for x in a.reshape(-1)]}
+                       for key, a in sorted(arrays.items())})
+
+
+def _decode_strings(text: str) -> dict:
+    out = {}
+    for key, entry in json.loads(text).items():
+        items = [base64.b64decode(x, validate=True) for x in entry["data"]]
+        array = np.empty(len(items), object)
+        array[:] = items
+        out[key] = array.reshape([int(d) for d in entry["shape"]])
+    return out
 
 
 # --------------------------------------------------------------------------- writing
@@ -105,10 +134,13 @@ def _write_checkpoint(prefix: str, arrays: dict, global_step):
     if global_step is not None:
         metadata["global_step"] = str(global_step)
     digest = {}
+    numeric = {key: a for key, a in arrays.items() if a.dtype != object}
+    if len(numeric) != len(arrays):     # tf.string variables: JSON in the data file's metadata
+        metadata[STRINGS_KEY] = _encode_strings({key: a for key, a in arrays.items() if a.dtype == object})
 
     def write_data(f):
         writer = _HashingWriter(f)
-        safetensors_format.write(writer, arrays, metadata)
+        safetensors_format.write(writer, numeric, metadata)
         digest["sha256"], digest["size"] = writer.sha.hexdigest(), writer.size
 
     tmp_data = _write_temp(data_path, write_data)
@@ -116,7 +148,7 @@ def _write_checkpoint(prefix: str, arrays: dict, global_step):
         index = {"format": FORMAT, "format_version": FORMAT_VERSION,
                  "data_file": os.path.basename(data_path), "data_size": digest["size"],
                  "data_sha256": digest["sha256"], "global_step": global_step, "jitflow_version": version,
-                 "variables": {key: {"dtype": str(arrays[key].dtype), "shape": list(arrays[key].shape)}
+                 "variables": {key: {"dtype": _dtype_name(arrays[key]), "shape": list(arrays[key].shape)}
                                for key in sorted(arrays)}}
         text = _format_index(index).encode("utf-8")
         tmp_index = _write_temp(index_path, lambda f: f.write(text))
@@ -269,8 +301,10 @@ def _read_checkpoint(prefix: str) -> tuple[dict, str]:
                                                    f"{prefix + INDEX_SUFFIX} exists)")
         raise errors.DataLossError(None, None, problem)
     try:
-        arrays, _ = safetensors_format.deserialize(data)
-    except safetensors_format.SafetensorsError as exc:
+        arrays, metadata = safetensors_format.deserialize(data)
+        if STRINGS_KEY in metadata:
+            arrays.update(_decode_strings(metadata[STRINGS_KEY]))
+    except (safetensors_format.SafetensorsError, ValueError, TypeError, KeyError) as exc:
         raise errors.DataLossError(None, None, f"Checkpoint data file {data_path} is malformed: {exc}") from None
     recorded = index["variables"]
     if set(recorded) != set(arrays):
@@ -279,7 +313,7 @@ def _read_checkpoint(prefix: str) -> tuple[dict, str]:
     for name, info in recorded.items():
         array = arrays[name]
         if (not isinstance(info, dict) or info.get("shape") != list(array.shape)
-                or str(info.get("dtype")) != str(array.dtype)):
+                or str(info.get("dtype")) != _dtype_name(array)):
             raise errors.DataLossError(None, None, f"Checkpoint {prefix}: the index and the data file disagree "
                                                    f"on variable {name}")
     return arrays, data_path

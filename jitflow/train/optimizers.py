@@ -18,8 +18,15 @@ class Optimizer:
         self._slots: dict[str, dict[int, Variable]] = {}
 
     # --- gradients
+    # gate_gradients only orders the computation of the gradients and aggregation_method only picks how
+    # the terms of a sum are added (TF documents both as not changing the values beyond rounding), and
+    # colocation only places ops: all three are validated as TF does and otherwise have no effect here
+    GATE_NONE, GATE_OP, GATE_GRAPH = 0, 1, 2
+
     def compute_gradients(self, loss, var_list=None, gate_gradients=1, aggregation_method=None,
                           colocate_gradients_with_ops=False, grad_loss=None):
+        from .optimizer_checks import check_compute_gradients_args, check_var_dtypes
+        check_compute_gradients_args(loss, gate_gradients, aggregation_method)
         graph = loss.graph
         if var_list is None:
             var_list = trainable_variables()
@@ -28,33 +35,47 @@ class Optimizer:
         if not var_list:
             raise ValueError("No variables to optimize.")
         grads = gradients(loss, var_list, grad_ys=grad_loss)
+        check_var_dtypes([v for g, v in zip(grads, var_list) if g is not None])
         return list(zip(grads, var_list))
 
     def apply_gradients(self, grads_and_vars, global_step=None, name=None):
         grads_and_vars = list(grads_and_vars)
+        from .optimizer_checks import check_apply_gradients_args
+        check_apply_gradients_args(grads_and_vars, global_step)
         present = [(g, v) for g, v in grads_and_vars if g is not None]
         if not present:
             names = [v.name for _, v in grads_and_vars]
             raise ValueError(f"No gradients provided for any variable, check your graph for ops that do not "
                              f"support gradients, between variables {names} and loss.")
         graph = get_default_graph()
-        with graph.name_scope(name or self._name):
+        with graph.name_scope(name or self._name) as scope:
             with graph.control_dependencies(None):
                 self._create_slots([v for _, v in present])
                 self._prepare()
             updates = []
             for g, v in present:
                 with graph.name_scope("update_" + v.op.name.replace("/", "_")):
-                    updates.append(self._apply_dense(convert_to_tensor(g, dtype=v.dtype), v))
+                    update = self._apply_dense(convert_to_tensor(g, dtype=v.dtype), v)
+                    if getattr(v, "constraint", None) is not None:   # TF 1.x: projected after the update
+                        with graph.control_dependencies([update]):
+                            update = v.assign(v.constraint(v.read_value())).op
+                    updates.append(update)
+            # as TF: the training op takes the scope's own name ("GradientDescent", "train/Adam"); with a
+            # global step the update group is "<scope>/update" and the step increment takes the name
+            stepped = isinstance(global_step, Variable)
+            self._finish_name = "update" if stepped else scope
             finish = self._finish(updates)
-            if global_step is not None:
+            if stepped:
                 with graph.control_dependencies([finish]):
-                    return global_step.assign_add(1).op if isinstance(global_step, Variable) else finish
+                    return global_step.assign_add(1, name=scope).op
             return finish
 
     def minimize(self, loss, global_step=None, var_list=None, gate_gradients=1, aggregation_method=None,
                  colocate_gradients_with_ops=False, name=None, grad_loss=None):
-        grads_and_vars = self.compute_gradients(loss, var_list=var_list, grad_loss=grad_loss)
+        grads_and_vars = self.compute_gradients(loss, var_list=var_list, gate_gradients=gate_gradients,
+                                                aggregation_method=aggregation_method,
+                                                colocate_gradients_with_ops=colocate_gradients_with_ops,
+                                                grad_loss=grad_loss)
         if all(g is None for g, _ in grads_and_vars):
             names = [v.name for _, v in grads_and_vars]
             raise ValueError(f"No gradients provided for any variable: loss {loss.name} (created at "
@@ -86,12 +107,14 @@ class Optimizer:
         pass
 
     def _finish(self, updates):
-        return group(*updates, name=self._name)
+        return group(*updates, name=getattr(self, "_finish_name", self._name))
 
     def _apply_dense(self, grad, var):
         raise TypeError(f"{type(self).__name__} must implement this method")
 
     def _lr(self, var, value):
+        if callable(value) and not hasattr(value, "dtype"):
+            value = value()                        # TF 1.x calls a callable hyperparameter when it applies
         return m.cast(convert_to_tensor(value), var.dtype) if not isinstance(value, (int, float)) \
             else convert_to_tensor(value, dtype=var.dtype)
 
@@ -165,7 +188,7 @@ class AdamOptimizer(Optimizer):
         with graph.control_dependencies(updates):
             update_b1 = beta1_power.assign(m.multiply(beta1_power.read_value(), self._beta1))
             update_b2 = beta2_power.assign(m.multiply(beta2_power.read_value(), self._beta2))
-        return group(*updates, update_b1, update_b2, name=self._name)
+        return group(*updates, update_b1, update_b2, name=getattr(self, "_finish_name", self._name))
 
 
 class RMSPropOptimizer(Optimizer):

@@ -59,8 +59,13 @@ the checkpoint (`NotFoundError`: "Key <name> not found in checkpoint"), dtypes
 and shapes match (`InvalidArgumentError`). A failed restore leaves the
 session's variable values untouched.
 
-Not supported: TF's .meta graph files (`write_meta_graph` is accepted and
-ignored), sharding, and reading TF's own checkpoint files.
+``<prefix>.meta``
+    The graph, its collections and this Saver's settings, written by `save`
+    unless ``write_meta_graph=False`` (``meta_graph_suffix`` picks the
+    extension); `tf.train.import_meta_graph` reads it back. A jitflow JSON
+    format, see `jitflow.train.meta_graph` and docs/METAGRAPH.md.
+
+Not supported: sharding, and reading TF's own checkpoint or .meta files.
 """
 from __future__ import annotations
 
@@ -73,6 +78,7 @@ import numpy as np
 from .. import errors
 from . import safetensors_format
 from ..api.variables import Variable, global_variables
+from ..framework.graph import get_default_graph
 from .checkpoint_files import (BACKUP_SUFFIX, STATE_FILENAME, CheckpointNotFoundError, DATA_SUFFIX, FORMAT, FORMAT_VERSION, INDEX_SUFFIX,  # noqa: F401
                                _delete_checkpoint_files, _fmt_shape, _read_checkpoint, _remove, _strip,
                                _write_checkpoint, checkpoint_exists, read_checkpoint)
@@ -106,6 +112,10 @@ class Saver:
         self._last_checkpoints: list[tuple[str, float]] = []
         self._to_delete: list[tuple[str, float]] = []
         self._vars: dict[str, Variable] | None = None
+        if saver_def is not None:      # from as_saver_def() or an imported meta graph: its variables and settings
+            from .meta_graph import saver_kwargs_in_graph
+            self.__init__(**saver_kwargs_in_graph(saver_def, get_default_graph(), name), defer_build=defer_build)
+            return
         if not defer_build:
             self.build()
 
@@ -171,6 +181,13 @@ class Saver:
         if not os.path.isdir(save_dir):
             raise ValueError(f"Parent directory of {save_path} doesn't exist, can't save.")
 
+        if save_debug_info:
+            raise errors.UnsupportedError("Saver.save(save_debug_info=True): jitflow keeps each op's source location "
+                                          "in the .meta file itself and writes no separate debug file")
+        meta = None
+        if write_meta_graph:       # serialized before anything is written: an unexportable graph saves nothing
+            from .meta_graph import build_meta_graph
+            meta = build_meta_graph(sess.graph, self.as_saver_def(), saver_vars=list(self._vars.values()))
         arrays = {}
         for key, var in self._vars.items():
             value = sess._variables.get(var.op.name)
@@ -180,6 +197,9 @@ class Saver:
                                   f"{errors.describe_op(var.op)}")
             arrays[key] = np.asarray(value, dtype=var.dtype.np)
         _write_checkpoint(prefix, arrays, step)
+        if meta is not None:
+            from .meta_graph import MetaGraphDef, write_meta_graph_file
+            write_meta_graph_file(f"{prefix}.{meta_graph_suffix}", MetaGraphDef(meta))
 
         if write_state:
             self._record(prefix)
@@ -203,6 +223,7 @@ class Saver:
                 self._next_keep_time += self._keep_every_s      # keep one checkpoint every N hours
                 continue
             _delete_checkpoint_files(path)
+            _remove(path + ".meta")
 
     # --- restore
     def restore(self, sess, save_path):
@@ -242,6 +263,24 @@ class Saver:
                 sess._load_variable(var, array)
             else:
                 sess._variables[var.op.name] = np.array(array, dtype=var.dtype.np)
+
+    # --- meta graphs (jitflow/train/meta_graph.py)
+    def as_saver_def(self) -> dict:
+        """This Saver's settings (checkpoint key -> variable name, max_to_keep, ...) as a plain dict."""
+        from .meta_graph import saver_def_of
+        return saver_def_of(self)
+
+    def export_meta_graph(self, filename=None, collection_list=None, as_text=False, export_scope=None,
+                          clear_devices=False, clear_extraneous_savers=False, strip_default_attrs=False,
+                          save_debug_info=False):
+        """`tf.train.export_meta_graph` of the default graph with this Saver's settings."""
+        from .meta_graph import export_meta_graph
+        self.build()
+        graph = next(iter(self._vars.values())).graph if self._vars else None
+        return export_meta_graph(filename=filename, saver_def=self, collection_list=collection_list,
+                                 as_text=as_text, graph=graph, export_scope=export_scope,
+                                 clear_devices=clear_devices, clear_extraneous_savers=clear_extraneous_savers,
+                                 strip_default_attrs=strip_default_attrs, save_debug_info=save_debug_info)
 
     def __repr__(self):
         names = list(self._vars or {})
