@@ -15,6 +15,7 @@ from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
 from . import callbacks as callbacks_mod
 from . import training, utils
+from . import dataset_fit  # fit/evaluate/predict on a tf.data.Dataset
 from .base_layer import Layer, unique_name
 from .engine import Engine
 from .layers import LAYER_CLASSES, InputLayer
@@ -133,6 +134,10 @@ class Model:
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_batch_size=None, validation_freq=1):
         """Trains for `epochs` epochs of mini-batches; returns a `History` (`.history` dict of per-epoch values)."""
+        if dataset_fit.is_dataset(x):      # a tf.data.Dataset of (x, y) batches (keras/dataset_fit.py)
+            return dataset_fit.fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
+                                   validation_data, shuffle, class_weight, sample_weight, initial_epoch,
+                                   steps_per_epoch, validation_batch_size, validation_freq)
         if class_weight is not None or sample_weight is not None or steps_per_epoch is not None:
             raise UnsupportedError("fit(): class_weight, sample_weight and steps_per_epoch are not supported")
         x = training.as_inputs(x)
@@ -162,8 +167,12 @@ class Model:
             return self.distribute_strategy.fit(self, x, y, fit_args)
         return training.run_fit(self, x, y, **fit_args)
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose=1, return_dict=False, callbacks=None):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose=1, return_dict=False, callbacks=None, steps=None):
         """The loss (with regularization) and metrics on (x, y): a scalar without metrics, else a list."""
+        if dataset_fit.is_dataset(x):
+            return dataset_fit.evaluate(self, x, y, batch_size, verbose, return_dict, callbacks, steps)
+        if steps is not None:
+            raise UnsupportedError("evaluate(): `steps` is only supported with a tf.data.Dataset input")
         x = training.as_inputs(x)
         self._ensure_engine(x.shape[1:])
         engine = self._ensure_training()
@@ -177,8 +186,12 @@ class Model:
         values = list(result.values())
         return values[0] if len(values) == 1 else values
 
-    def predict(self, x, batch_size=None, verbose=0):
+    def predict(self, x, batch_size=None, verbose=0, steps=None):
         """Outputs of the inference forward (Dropout off, BatchNormalization with moving statistics)."""
+        if dataset_fit.is_dataset(x):
+            return dataset_fit.predict(self, x, batch_size, verbose, steps)
+        if steps is not None:
+            raise UnsupportedError("predict(): `steps` is only supported with a tf.data.Dataset input")
         x = training.as_inputs(x)
         engine = self._ensure_engine(x.shape[1:])
         engine.initialize_new_variables()
@@ -336,3 +349,8 @@ class Sequential(Model):
 
 
 from .saving import load_model  # noqa: E402,F401  (keras.models.load_model)
+
+
+from ..missing_names import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr(__name__, "tf.keras.models")  # PEP 562: a missing name says so
