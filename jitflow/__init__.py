@@ -9,12 +9,20 @@ from .api.array_ops import (broadcast_to, concat, constant, expand_dims, fill, o
                             ones_like, placeholder, placeholder_with_default, reshape, shape, squeeze, stack,
                             transpose, unstack, zeros, zeros_like)
 from .api.array_ops import range_ as range  # noqa: F401,A001
+from .api.array_extra import (boolean_mask, clip_by_norm, cumprod, cumsum, einsum, eye, gather,  # noqa: F401,A004
+                                lin_space, linspace, norm, pad, reverse, reverse_v2, slice, split, tensordot,
+                                tile, unsorted_segment_sum)
+from .api.array_ops import ensure_shape, rank, size, strided_slice as _strided_slice  # noqa: F401
 from .api.math_ops import (abs, add, add_n, argmax, argmin, cast, div, divide, equal, exp, floordiv,  # noqa: F401
                            floormod, greater, greater_equal, identity, less, less_equal, log, logical_and,
                            logical_not, logical_or, matmul, matrix_inverse, maximum, minimum, mod, multiply,
                            negative, not_equal, pow, realdiv, reduce_max, reduce_mean, reduce_min,
                            reduce_prod, reduce_sum, relu, rsqrt, sigmoid, sign, sqrt, square, stop_gradient,
                            subtract, tanh, to_float, to_int32, to_int64, truediv, where)
+from .api.math_extra import (arg_max, arg_min, ceil, cos, count_nonzero, expm1, floor, log1p,  # noqa: F401
+                             reciprocal, reduce_all, reduce_any, reduce_logsumexp, rint, round, sin,
+                             squared_difference, tan)
+from . import math  # noqa: F401,E402
 from .autodiff import gradients  # noqa: F401
 from .api.control_flow import cond  # noqa: F401
 from .api.variable_scope import (AUTO_REUSE, VariableScope, get_variable, get_variable_scope,  # noqa: F401
@@ -32,15 +40,19 @@ from .api.variables import (Variable, assign, assign_add, assign_sub, global_var
                             global_variables_initializer, group, initialize_all_variables,
                             local_variables, local_variables_initializer, no_op, trainable_variables,
                             variables_initializer)
+from .train.moving_averages import moving_average_variables  # noqa: F401
 from .framework.graph import (Graph, GraphKeys, Operation, Tensor, get_default_graph,  # noqa: F401
                               reset_default_graph)
 from .framework.shapes import Dimension, TensorShape  # noqa: F401
 from .ir.types import DType, as_dtype, bool_ as bool, float32, float64, int32, int64  # noqa: F401,A001
+from .ir.types import float16, int8, int16, uint8  # noqa: F401,E402
 from .session import InteractiveSession, Session, get_default_session  # noqa: F401
 from . import summary  # noqa: F401
 from . import debugging  # noqa: F401,E402
 from .debugging import add_check_numerics_ops, check_numerics  # noqa: F401,E402
 from . import datasets, distribute, keras  # noqa: F401,E402
+from . import metrics  # noqa: F401,E402
+from . import data  # noqa: F401,E402
 from .framework.dot import graph_to_dot  # noqa: F401
 
 __version__ = "0.1.0"
@@ -51,6 +63,7 @@ sub = subtract
 mul = multiply
 neg = negative
 double = float64
+half = float16
 
 
 def name_scope(name, default_name=None, values=None):
@@ -77,3 +90,13 @@ def get_collection(key, scope=None):
 def convert_to_tensor(value, dtype=None, name=None):
     from .api.convert import convert_to_tensor as _convert
     return _convert(value, dtype=dtype, name=name)
+
+
+from .ir.types import string  # noqa: E402,F401  (tf.string: host-side values, jitflow/host_values.py)
+import sys as _sys  # noqa: E402
+
+from .missing_names import install_namespaces as _install_missing_names  # noqa: E402
+from .missing_names import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr(__name__, "tf")  # PEP 562: a missing name says so
+_install_missing_names(_sys.modules[__name__])   # tf.math, tf.contrib.layers, ... too

@@ -104,3 +104,8 @@ class UnsupportedError(UnimplementedError, NotImplementedError):
 
     def __init__(self, message: str):
         super().__init__(None, None, message)
+
+
+from .missing_names import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr(__name__, "tf.errors")  # PEP 562: a missing name says so

@@ -14,8 +14,9 @@ import threading
 
 import numpy as np
 
-from . import debugging, errors
+from . import debugging, errors, host_values
 from .api.variables import Variable
+from .framework import host_hooks  # tf.data iterators: host-side ops of a run (framework/host_hooks.py)
 from .framework.graph import Graph, Operation, Tensor, get_default_graph
 from .framework.lowering import lower_run, needed_ops
 from .placement import run_device
@@ -116,6 +117,9 @@ class Session:
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
+        # --- tf.string hook: a graph with string tensors runs them on the host (jitflow/host_values.py)
+        if options is not host_values.COMPILED_ONLY and self.graph.__dict__.get("_string_ops"):
+            return host_values.run(self, fetches, feed_dict)
         kind = type(fetches)
         if kind is Tensor or kind is Operation:          # the common single fetch: no structure to keep
             leaves, rebuild, summarize = (fetches,), None, None
@@ -126,6 +130,9 @@ class Session:
             leaves, summarize = expand_summary_fetches(leaves)
         targets = [self._target(x) for x in leaves]
         feeds = self._convert_feeds(feed_dict) if feed_dict else {}
+        # --- host hooks (tf.data iterators): host-side ops the run needs add their outputs as feeds
+        if self.graph.__dict__.get("_host_hooks"):
+            feeds = host_hooks.run_hooks(self, targets, feeds)
         # --- tf.debugging.check_numerics hook: checked tensors are fetched too (jitflow/debugging.py)
         checks = self._numeric_checks(targets, feeds) if self.graph.__dict__.get("_numeric_checks") else None
         if checks:
@@ -312,7 +319,7 @@ def _feed_array(tensor: Tensor, value) -> np.ndarray:
                             f"dtype {tensor.dtype.name}: {exc}\n  {errors.describe_op(tensor.op)}") from None
 
 
-_FLOAT_MAX = {np.dtype(t): float(np.finfo(t).max) for t in (np.float32, np.float64)}
+_FLOAT_MAX = {np.dtype(t): float(np.finfo(t).max) for t in (np.float16, np.float32, np.float64)}
 
 
 def _check_value_range(raw: np.ndarray, target: np.dtype):

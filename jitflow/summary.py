@@ -23,6 +23,7 @@ import numpy as np
 from . import errors
 from .framework.graph import GraphKeys, get_default_graph
 from .framework.shapes import TensorShape
+from .ir.types import string
 from .ops.registry import SOURCE, all_ops, define_op
 from .summary_proto import Event, HistogramProto, NodeDef, Summary, encode_graph_def, tfrecord
 
@@ -79,8 +80,8 @@ class SummaryTensor:
         return self.op.name + ":0"
 
     @property
-    def dtype(self) -> str:
-        return "string"
+    def dtype(self):
+        return string                       # tf.string, as in TF
 
     @property
     def shape(self) -> TensorShape:
@@ -150,24 +151,36 @@ def _default_bucket_limits():
 _BUCKET_LIMITS = _default_bucket_limits()
 
 
+def histogram_buckets(values: np.ndarray):
+    """(bucket limits, counts) as TF's `Histogram::EncodeToProto` writes them, for a float64 array.
+
+    Vectorized: bucket i counts the values in [limit[i-1], limit[i]) (TF's std::upper_bound),
+    values beyond the last limit (+inf) land in the last bucket; then each run of empty buckets
+    collapses into its last bucket (preserve_zero_buckets=false)."""
+    limits = _BUCKET_LIMITS
+    index = np.searchsorted(limits, values, side="right")
+    np.minimum(index, len(limits) - 1, out=index)
+    counts = np.bincount(index, minlength=len(limits))
+    nonempty = counts > 0
+    keep = nonempty.copy()
+    keep[:-1] |= nonempty[1:]
+    keep[-1] = True
+    return limits[keep], counts[keep].astype(np.float64)
+
+
 def _histogram(entry, array) -> HistogramProto:
     values = np.asarray(array, np.float64).ravel()
-    if not np.all(np.isfinite(values)):
+    if values.size and not np.isfinite(values.sum()) and not np.all(np.isfinite(values)):
         raise errors.InvalidArgumentError(None, entry.op, f"Nan in summary histogram for: {entry.tag}"
                                           f"\n  {errors.describe_op(entry.op)}")
-    limits = _BUCKET_LIMITS
-    # bucket i counts values in [limit[i-1], limit[i]), as TF's std::upper_bound
-    index = np.minimum(np.searchsorted(limits, values, side="right"), len(limits) - 1)
-    counts = np.bincount(index, minlength=len(limits))
-    # TF's EncodeToProto: each run of empty buckets collapses into its last bucket
-    keep = (counts > 0) | np.append(counts[1:] > 0, True)
+    limits, counts = histogram_buckets(values)
     if values.size:
         lo, hi = float(values.min()), float(values.max())
     else:
-        lo, hi = float(limits[-1]), float(-limits[-1])
+        lo, hi = float(_BUCKET_LIMITS[-1]), float(-_BUCKET_LIMITS[-1])
     return HistogramProto(min=lo, max=hi, num=float(values.size), sum=float(values.sum()),
-                          sum_squares=float(np.dot(values, values)),
-                          bucket_limit=limits[keep].tolist(), bucket=counts[keep].astype(np.float64).tolist())
+                          sum_squares=float(np.dot(values, values)), bucket_limit=limits.tolist(),
+                          bucket=counts.tolist())
 
 
 # ------------------------------------------------------------------------------- the API
@@ -350,3 +363,8 @@ class FileWriter:
         except Exception:  # noqa: BLE001  (interpreter shutdown)
             pass
 
+
+
+from .missing_names import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr(__name__, "tf.summary")  # PEP 562: a missing name says so

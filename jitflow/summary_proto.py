@@ -33,35 +33,12 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from .crc32c import crc32c, masked_crc32c  # noqa: F401  (re-exported)
+
 # ------------------------------------------------------------------------------- CRC32C
-_CRC32C_POLY = 0x82F63B78          # Castagnoli, reflected
-
-
-def _make_table():
-    table = []
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (c >> 1) ^ _CRC32C_POLY if c & 1 else c >> 1
-        table.append(c)
-    return tuple(table)
-
-
-_CRC_TABLE = _make_table()
-
-
-def crc32c(data: bytes, crc: int = 0) -> int:
-    """CRC-32C (Castagnoli) of `data`, table-driven; crc32c(b"123456789") == 0xE3069283."""
-    table = _CRC_TABLE
-    crc ^= 0xFFFFFFFF
-    for b in data:
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def masked_crc32c(data: bytes) -> int:
-    crc = crc32c(data)
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+# (google-crc32c's C code when installed, else a numpy fallback: see jitflow/crc32c.py)
 
 
 def tfrecord(data: bytes) -> bytes:
@@ -104,10 +81,9 @@ def f_bytes(number: int, value) -> bytes:
 
 
 def f_packed_doubles(number: int, values) -> bytes:
-    values = list(values)
-    if not values:
+    if not len(values):
         return b""
-    return f_bytes(number, struct.pack(f"<{len(values)}d", *values))
+    return f_bytes(number, np.asarray(values, "<f8").tobytes())
 
 
 # ------------------------------------------------------------------------------- messages

@@ -9,12 +9,16 @@ import numpy as np
 
 from ..framework.graph import Tensor, get_default_graph
 from ..ir.types import DType, as_dtype, bool_, float32, int32, int64
+from ..ir.types import string
+from ..host_values import is_string_value, string_array
 
 
 def to_numpy(value, dtype: DType | None = None) -> np.ndarray:
     """A numpy array for a constant, following TF 1.x's dtype defaults."""
     if isinstance(value, Tensor):
         raise TypeError("expected a Python or numpy value, got a Tensor")
+    if dtype is string or (dtype is None and is_string_value(value)):
+        return string_array(value)           # tf.string: a host value (jitflow/host_values.py)
     if isinstance(value, (np.ndarray, np.generic)):
         array = np.asarray(value)
         if array.dtype.kind in "US O":

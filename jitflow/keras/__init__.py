@@ -25,3 +25,8 @@ from . import (activations, backend, callbacks, initializers, layers, losses, me
                optimizers, regularizers, utils)
 from .layers import Input  # noqa: F401
 from .models import Model, Sequential  # noqa: F401
+
+
+from ..missing_names import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr(__name__, "tf.keras")  # PEP 562: a missing name says so

@@ -12,3 +12,8 @@ def clear_session():
 
 def floatx() -> str:
     return "float32"
+
+
+from ..missing_names import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr(__name__, "tf.keras.backend")  # PEP 562: a missing name says so

@@ -228,3 +228,8 @@ class BatchNormalization(Layer):
 
 LAYER_CLASSES = {cls.__name__: cls for cls in (InputLayer, Dense, Flatten, Activation, Reshape, Dropout,
                                                BatchNormalization)}
+
+
+from ..missing_names import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr(__name__, "tf.keras.layers")  # PEP 562: a missing name says so

@@ -214,3 +214,8 @@ def deserialize(config, custom_objects=None):
     except KeyError:
         raise ValueError(f"Unknown loss class {config.get('class_name')!r}: pass it in custom_objects") from None
     return cls(**config.get("config", {}))
+
+
+from ..missing_names import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr(__name__, "tf.keras.losses")  # PEP 562: a missing name says so

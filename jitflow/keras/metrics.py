@@ -143,3 +143,8 @@ def serialize(identifier):
     if isinstance(identifier, MeanMetricWrapper):
         return identifier.name if identifier.name in _FUNCTIONS else type(identifier).name_default
     return getattr(identifier, "name", None) or getattr(identifier, "__name__", "metric")
+
+
+from ..missing_names import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr(__name__, "tf.keras.metrics")  # PEP 562: a missing name says so

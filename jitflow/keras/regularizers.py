@@ -92,3 +92,8 @@ def deserialize(config):
     except KeyError:
         raise ValueError(f"Unknown regularizer class: {config.get('class_name')!r}") from None
     return cls(**config.get("config", {}))
+
+
+from ..missing_names import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr(__name__, "tf.keras.regularizers")  # PEP 562: a missing name says so

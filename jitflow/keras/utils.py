@@ -43,3 +43,8 @@ def to_categorical(y, num_classes=None, dtype="float32"):
     out = np.zeros(y.shape + (num_classes,), dtype=dtype)
     np.put_along_axis(out, y[..., None], 1, axis=-1)
     return out
+
+
+from ..missing_names import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr(__name__, "tf.keras.utils")  # PEP 562: a missing name says so
