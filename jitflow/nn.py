@@ -5,6 +5,8 @@ from .api.nn_ops import (batch_normalization, bias_add, dropout, l2_loss, leaky_
                          sparse_softmax_cross_entropy_with_logits, tanh)
 from .api.array_extra import embedding_lookup, in_top_k, l2_normalize, top_k  # noqa: F401
 from .api.math_extra import elu, relu6, selu, softplus, softsign  # noqa: F401,E402
+from .api.candidate_sampling import (log_uniform_candidate_sampler, nce_loss,  # noqa: F401,E402
+                                      sampled_softmax_loss, uniform_candidate_sampler)
 
 
 from .missing_names import module_getattr as _module_getattr  # noqa: E402
