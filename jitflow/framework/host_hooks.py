@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..runtime.native_arrays import native_array
 from .lowering import needed_ops
 
 
@@ -65,5 +66,5 @@ def run_hooks(session, targets, feeds: dict) -> dict:
             continue
         for tensor, value in zip(op.outputs, values):
             if tensor not in feeds:
-                feeds[tensor] = np.asarray(value, dtype=tensor.dtype.np, order="C")
+                feeds[tensor] = native_array(value, tensor.dtype.np)   # C order, native byte order, aligned
     return feeds

@@ -9,12 +9,11 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 
 import numpy as np
 
 from .. import errors
-from . import safetensors_format
+from . import safetensors_format, temp_files
 
 FORMAT = "jitflow-checkpoint"
 FORMAT_VERSION = 1
@@ -87,9 +86,10 @@ class _HashingWriter:
 
 
 def _write_temp(final_path: str, write) -> str:
-    """Writes a temp file next to `final_path` with `write(fileobj)`, fsyncs it, returns its path."""
-    directory, base = os.path.split(final_path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=directory or ".")
+    """Writes a temp file next to `final_path` with `write(fileobj)`, fsyncs it, returns its path.
+    The temp name carries this process's pid (temp_files.py), so a later save can tell a crashed
+    writer's leftover from a live writer's file."""
+    fd, tmp = temp_files.make_temp(final_path)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

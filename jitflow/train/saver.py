@@ -71,14 +71,16 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 
 import numpy as np
 
 from .. import errors
-from . import safetensors_format
+from . import safetensors_format, temp_files
 from ..api.variables import Variable, global_variables
 from ..framework.graph import get_default_graph
+from ..runtime.native_arrays import owned_native_array
 from .checkpoint_files import (BACKUP_SUFFIX, STATE_FILENAME, CheckpointNotFoundError, DATA_SUFFIX, FORMAT, FORMAT_VERSION, INDEX_SUFFIX,  # noqa: F401
                                _delete_checkpoint_files, _fmt_shape, _read_checkpoint, _remove, _strip,
                                _write_checkpoint, checkpoint_exists, read_checkpoint)
@@ -181,6 +183,8 @@ class Saver:
         if not os.path.isdir(save_dir):
             raise ValueError(f"Parent directory of {save_path} doesn't exist, can't save.")
 
+        # temp files of earlier saves of this path that were killed mid-write (temp_files.py)
+        temp_files.remove_stale_temps(save_dir, temp_files.checkpoint_owner(save_path, [latest_filename]))
         if save_debug_info:
             raise errors.UnsupportedError("Saver.save(save_debug_info=True): jitflow keeps each op's source location "
                                           "in the .meta file itself and writes no separate debug file")
@@ -234,6 +238,8 @@ class Saver:
         _check_session(sess, self._vars)
         prefix = _strip(os.fspath(save_path))
         arrays, data_path = _read_checkpoint(prefix)
+        temp_files.remove_stale_temps(os.path.dirname(prefix), temp_files.checkpoint_owner(
+            re.sub(r"-\d+$", "", prefix), [STATE_FILENAME]))
         loads = []
         for key, var in self._vars.items():
             if key not in arrays:
@@ -262,7 +268,7 @@ class Saver:
             if var.shape.is_fully_defined():
                 sess._load_variable(var, array)
             else:
-                sess._variables[var.op.name] = np.array(array, dtype=var.dtype.np)
+                sess._variables[var.op.name] = owned_native_array(array, var.dtype.np)
 
     # --- meta graphs (jitflow/train/meta_graph.py)
     def as_saver_def(self) -> dict:
