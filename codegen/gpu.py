@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from jitflow.ir.schedule import Schedule
 
-from . import ptx, ptx_array, ptx_library
+from . import ptx, ptx_array, ptx_checks, ptx_library
 from .ptx_kernels import emit_concat, emit_loop, emit_reduce, emit_rows, emit_scatter
 from .ptx_threads import GpuModule, GpuPlan
 from jitflow.errors import UnsupportedError
+from jitflow.ops.checks import status_code
 
 
 def generate_llvm_ir(schedule: Schedule) -> tuple[str, GpuPlan]:
@@ -36,6 +37,9 @@ def generate_llvm_ir(schedule: Schedule) -> tuple[str, GpuPlan]:
             emit_scatter(gm, name, schedule, kernel)
         elif kernel.kind == "random":
             ptx_library.emit_random(gm, name, schedule, kernel)
+        elif kernel.kind == "check":       # run-time checks (jitflow/ops/checks.py)
+            code = status_code(next(i for i, k in enumerate(schedule.kernels) if k is kernel))
+            ptx_checks.emit_check(gm, name, schedule, kernel, code)
         elif ptx_array.has_kernel(kernel.root.node):
             ptx_array.emit(gm, name, schedule, kernel)
         elif kernel.root.node.op == "matmul":

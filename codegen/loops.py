@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from jitflow.ir.schedule import Kernel, Schedule
 from jitflow.ir.types import num_elements
 from jitflow.ops import get_op
-from jitflow.ops.registry import ELEMENTWISE, LAYOUT
+from jitflow.ops.registry import CHECK, ELEMENTWISE, LAYOUT
 from jitflow.ops.shape import broadcast_index
 
 from .llvm_builder import FunctionBuilder, literal, llvm_type
@@ -58,7 +58,7 @@ class ExprBuilder:
             var_home = self.schedule.value_buffer[id(node.operands[0])]
             return self.load(var_home, point, v.shape)
         opdef = get_op(node.op)
-        if opdef.kind == ELEMENTWISE:
+        if opdef.kind == ELEMENTWISE or (opdef.kind == CHECK and defining):
             args = [self.at(x, broadcast_index(point, x.shape, v.shape)) for x in node.operands]
             self.s.current_point = point
             return opdef.scalar(self.s, node.attrs, *args)
@@ -98,6 +98,9 @@ class LoopEmitter:
         self.groups = groups
         self.vars: dict[int, str] = {}      # group index -> loop var
         self.memo: dict[int, str] = {}
+        # (emitter, ok: i1, x, dtype) -> None: what a failing run-time check does (codegen/checks.py);
+        # None outside check kernels, where a check primitive is a scheduling bug
+        self.on_check = None
 
     def group_extent(self, g) -> int:
         n = 1
@@ -134,6 +137,11 @@ class LoopEmitter:
             result = fb.assign(f"trunc i8 {raw} to i1") if buffer.dtype.is_bool else raw
         elif expr.prim == "index":
             result = self.offset(expr.attr[2])
+        elif expr.prim == "check":
+            if self.on_check is None:
+                raise RuntimeError("a run-time check outside a check kernel")
+            ok, result = (self.value(a) for a in expr.args)
+            self.on_check(self, ok, result, expr.dtype)
         else:
             args = [self.value(a) for a in expr.args]
             result = self.low.lower(expr.prim, expr.dtype, args, [a.dtype for a in expr.args], expr.attr)

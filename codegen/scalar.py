@@ -152,6 +152,11 @@ class ScalarBuilder:
     def select(self, c, a, b):
         return self._node("select", (c, a, b), a.dtype)
 
+    def check(self, ok, x):
+        """x, where a run-time check requires `ok` (jitflow/ops/checks.py); the loop emitter's
+        `on_check` decides what a failure does (codegen/checks.py)."""
+        return self._node("check", (ok, x), x.dtype)
+
     def cast(self, a, dtype: DType):
         if a.dtype == dtype:
             return a

@@ -36,7 +36,7 @@ class Buffer:
 
 @dataclass
 class Kernel:
-    kind: str                  # 'loop' | 'reduce' | 'library' | 'random' | 'concat'
+    kind: str                  # 'loop' | 'reduce' | 'library' | 'random' | 'concat' | 'scatter' | 'check'
     root: Value                # the value this kernel computes
     out: Buffer
     update: str = "set"        # 'set' | 'add' | 'sub' (variable updates in place)

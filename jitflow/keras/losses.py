@@ -16,6 +16,7 @@ from ..api import nn_ops
 from ..api.array_ops import one_hot, reshape
 from ..api.clip_ops import clip_by_value
 from ..api.convert import convert_to_tensor
+from ..api.run_checks import checked_labels
 from ..ir.types import int32
 
 EPSILON = 1e-7
@@ -78,7 +79,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
     if logits is not None:
         return nn_ops.sparse_softmax_cross_entropy_with_logits(labels=y_true, logits=logits)
     depth = y_pred.shape.dims[-1]
-    mask = one_hot(y_true, depth, dtype=y_pred.dtype)
+    # a label outside [0, classes) raises when the run executes, as in tf.keras (jitflow/ops/checks.py)
+    mask = one_hot(checked_labels(y_true, depth), depth, dtype=y_pred.dtype)
     return m.negative(m.reduce_sum(m.multiply(mask, _normalized_log(y_pred)), axis=-1))
 
 

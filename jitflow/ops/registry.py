@@ -6,8 +6,8 @@
 | reference   | tests only (the numpy oracle); never run by Session or @jit |
 | grad        | jitflow.autodiff (filled in by the autodiff issue)           |
 | expand      | lowering: rewrites shape-dependent ops into ordinary ones    |
-| kind + rule | codegen: `scalar` for ELEMENTWISE, `index_map` for LAYOUT,   |
-|             | `reduce` for REDUCE; LIBRARY/RANDOM ops name a kernel        |
+| kind + rule | codegen: `scalar` for ELEMENTWISE and CHECK, `index_map` for |
+|             | LAYOUT, `reduce` for REDUCE; LIBRARY/RANDOM ops name a kernel |
 
 Codegen dispatches on `kind`, never on an op name, except for LIBRARY ops
 whose kernel is looked up by name in codegen's kernel table.
@@ -24,7 +24,8 @@ LIBRARY = "library"
 EFFECT = "effect"
 RANDOM = "random"
 SOURCE = "source"       # const, placeholder, variable handle
-KINDS = (ELEMENTWISE, REDUCE, LAYOUT, LIBRARY, EFFECT, RANDOM, SOURCE)
+CHECK = "check"         # run-time checks (jitflow/ops/checks.py): operand passed through, run fails if broken
+KINDS = (ELEMENTWISE, REDUCE, LAYOUT, LIBRARY, EFFECT, RANDOM, SOURCE, CHECK)
 
 
 class ShapeError(ValueError):

@@ -15,7 +15,7 @@ from ..ir.core import Function, Value
 from ..ir.schedule import CONST, OUTPUT, PARAM, VAR, Buffer, Kernel, Schedule
 from ..ir.types import TensorType, VarType, num_elements
 from ..ops import get_op
-from ..ops.registry import ELEMENTWISE, LAYOUT, LIBRARY, RANDOM, REDUCE
+from ..ops.registry import CHECK, ELEMENTWISE, LAYOUT, LIBRARY, RANDOM, REDUCE
 from .row_groups import group_rows
 
 ASSIGN_OPS = ("assign_var", "assign_add_var", "assign_sub_var")
@@ -76,8 +76,8 @@ class _Planner:
     def needs_home(self, node) -> bool:
         v = node.results[0]
         kind = get_op(node.op).kind
-        if kind in (REDUCE, LIBRARY, RANDOM) or get_op(node.op).extra.get("writes_slabs"):
-            return True
+        if kind in (REDUCE, LIBRARY, RANDOM, CHECK) or get_op(node.op).extra.get("writes_slabs"):
+            return True     # a run-time check gets its own kernel, run before any reader (ops/checks.py)
         if kind not in (ELEMENTWISE, LAYOUT):
             return False
         users = self.uses.get(id(v), [])
@@ -115,7 +115,7 @@ class _Planner:
         buf = self.new_buffer("temp", v.type)
         self.home[id(v)] = buf
         kind = get_op(node.op).kind
-        kernel_kind = {REDUCE: "reduce", LIBRARY: "library", RANDOM: "random"}.get(kind, "loop")
+        kernel_kind = {REDUCE: "reduce", LIBRARY: "library", RANDOM: "random", CHECK: "check"}.get(kind, "loop")
         if node.op == "concat":
             kernel_kind = "concat"
         elif node.op == "scatter_slice":
