@@ -335,3 +335,10 @@ def test_in_top_k_with_labels_of_unknown_rank():
     assert run(accuracy, {logits: value, y: [1, 2]}) == 0.5
     with pytest.raises(errors.InvalidArgumentError):
         run(accuracy, {logits: value, y: [[1], [2]]})
+
+
+def test_new_axis_on_unknown_rank_keeps_the_trailing_dims():
+    x = tf.placeholder(tf.float32)
+    y = x[None]
+    assert y.get_shape().ndims is None
+    assert _feed_run(y, x, np.zeros((2, 3), np.float32)).shape == (1, 2, 3)

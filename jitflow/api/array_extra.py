@@ -448,7 +448,11 @@ def tensordot(a, b, axes, name=None):
             raise ValueError(f"tensordot: invalid axes {axes!r}")
     if len(axes_a) != len(axes_b):
         raise ValueError(f"tensordot: axes {axes_a} and {axes_b} must have the same length")
-    axes_a, axes_b = [x % ra for x in axes_a], [x % rb for x in axes_b]
+    from .axis_check import check_axis
+    axes_a = [check_axis(x, ra, "tensordot", "axes of a") for x in axes_a]
+    axes_b = [check_axis(x, rb, "tensordot", "axes of b") for x in axes_b]
+    if len(set(axes_a)) != len(axes_a) or len(set(axes_b)) != len(axes_b):
+        raise ValueError(f"tensordot: axes {axes_a} and {axes_b} must not repeat a dimension")
     letters = iter(string.ascii_letters)
     la = [next(letters) for _ in range(ra)]
     lb = [next(letters) for _ in range(rb)]

@@ -2,6 +2,8 @@
 transpose, slicing with Python `[]`, concat/stack, one_hot, fill/zeros/ones."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..framework.graph import Tensor, get_default_graph
@@ -63,17 +65,21 @@ def reshape(tensor, shape, name=None):
 
 def expand_dims(input, axis=None, name=None, dim=None):  # noqa: A002
     x = convert_to_tensor(input)
+    from .axis_check import axis_int, check_axis
+    if axis is not None and dim is not None:
+        raise ValueError("Cannot specify both 'axis' and 'dim'")
     axis = dim if axis is None else axis
-    axis = int(axis)
+    if axis is None:
+        raise ValueError("expand_dims: `axis` must be given")
+    axis = axis_int(axis, "expand_dims")
     if x.shape.dims is None:      # unknown rank: a new axis at a position counted from either end
         spec = [("slice", None, None, None)] * axis + [("new",), ("ellipsis",)] if axis >= 0 else \
             [("ellipsis",), ("new",)] + [("slice", None, None, None)] * (-axis - 1)
-        return _make("slice_spec", [x], {"spec": tuple(spec)}, name=name or "ExpandDims")
+        return _make("slice_spec", [x], {"spec": tuple(spec), "axis_of": "ExpandDims", "axis": axis,
+                                         "axis_inserts": 1}, name=name or "ExpandDims")
     dims = x.shape.dims
     rank = len(dims)
-    if not -rank - 1 <= axis <= rank:
-        raise ValueError(f"expand_dims: axis {axis} is out of range for a tensor of rank {rank}")
-    axis = axis % (rank + 1)
+    axis = check_axis(axis, rank, "expand_dims", inserts=True)
     new = [-1 if d is None else d for d in dims]
     new.insert(axis, 1)
     if None not in dims:
@@ -131,7 +137,9 @@ def broadcast_to(input, shape, name=None):  # noqa: A002
     x = convert_to_tensor(input)
     if is_tensor_shape(shape):
         return _fill_dynamic(shape, x, name or "BroadcastTo")
-    return _make("broadcast_to", [x], {"shape": tuple(int(d) for d in shape)}, name=name or "BroadcastTo")
+    shape = tuple(int(d) for d in shape)
+    check_static_dims(shape, name or "BroadcastTo")
+    return _make("broadcast_to", [x], {"shape": shape}, name=name or "BroadcastTo")
 
 
 def concat(values, axis, name="concat"):
@@ -155,28 +163,33 @@ def concat(values, axis, name="concat"):
 def stack(values, axis=0, name="stack"):
     values = [convert_to_tensor(v) for v in values]
     if not values:
-        raise ValueError("tf.stack needs at least one tensor to stack")
+        from .axis_check import where
+        raise ValueError(f"tf.stack (op Pack) needs at least one tensor to stack, got an empty list{where()}")
     graph = values[0].graph
     with graph.name_scope(name or "stack"):
+        known = [len(v.shape.dims) for v in values if v.shape.dims is not None]
+        if known:       # TF: "Argument `axis` = 3 not in range [-3, 3)" for tensors of rank 2
+            from .axis_check import axis_int, check_axis
+            axis = check_axis(axis_int(axis, "stack"), known[0], "stack", inserts=True)
         expanded = [expand_dims(v, axis) for v in values]
     ranks = [len(e.shape.dims) for e in expanded if e.shape.dims is not None]
     return concat(expanded, axis % ranks[0] if ranks else axis, name=name or "stack")
 
 
 def unstack(value, num=None, axis=0, name="unstack"):
+    from .axis_check import axis_int, check_axis
     x = convert_to_tensor(value)
     if x.shape.dims is None:
         if num is None:
             raise ValueError(f"Cannot infer argument `num` from shape {x.shape}")
-        axis = int(axis)
+        axis = axis_int(axis, "unstack")
         pre = [("slice", None, None, None)] * axis if axis >= 0 else [("ellipsis",)]
         post = [("ellipsis",)] if axis >= 0 else [("slice", None, None, None)] * (-axis - 1)
-        return [_make("slice_spec", [x], {"spec": tuple(pre + [("index", i)] + post)}, name=name or "unstack")
+        return [_make("slice_spec", [x], {"spec": tuple(pre + [("index", i)] + post), "axis_of": "Unpack",
+                                          "axis": axis}, name=name or "unstack")
                 for i in range(int(num))]
     dims = x.shape.dims
-    if not -len(dims) <= axis < len(dims):
-        raise ValueError(f"unstack: axis {axis} is out of range for a tensor of rank {len(dims)}")
-    axis = axis % len(dims)
+    axis = check_axis(axis_int(axis, "unstack"), len(dims), "unstack")
     if num is None:
         num = dims[axis]
     elif dims[axis] is not None and int(num) != dims[axis]:
@@ -198,7 +211,20 @@ def fill(dims, value, name=None):
     value = convert_to_tensor(value)
     if is_tensor_shape(dims):
         return _fill_dynamic(dims, value, name or "Fill")
-    return _make("broadcast_to", [value], {"shape": tuple(int(d) for d in dims)}, name=name or "Fill")
+    dims = (int(dims),) if isinstance(dims, (int, np.integer)) else tuple(int(d) for d in dims)
+    check_static_dims(dims, name or "Fill")
+    return _make("broadcast_to", [value], {"shape": dims}, name=name or "Fill")
+
+
+def check_static_dims(dims, fn):
+    """TF's checks of a shape given as Python ints: no negative dim, and an element count that fits in int64
+    (numpy would wrap it, or fail with "iterator is too large" far from the user's line)."""
+    from .axis_check import where
+    if any(d < 0 for d in dims):
+        raise ValueError(f"{fn}: dimensions must be >= 0, got {list(dims)}{where()}")
+    if math.prod(dims) > np.iinfo(np.int64).max:
+        raise ValueError(f"{fn}: the shape {list(dims)} has {math.prod(dims)} elements, which overflows int64 "
+                         f"(Encountered overflow when multiplying the dimensions){where()}")
 
 
 def _fill_dynamic(dims, value, name):
@@ -272,12 +298,19 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
     dtype = as_dtype(dtype) if dtype is not None else float32
     on = constant(1 if on_value is None else on_value, dtype)
     off = constant(0 if off_value is None else off_value, dtype)
-    if indices.shape.dims is None:
-        if axis not in (None, -1):
-            raise ValueError(f"one_hot: axis={axis} needs indices of known rank, got {indices}")
+    from .axis_check import axis_int, where
+    axis = -1 if axis is None else axis_int(axis, "one_hot")
+    rank = None if indices.shape.dims is None else len(indices.shape.dims)
+    if axis < -1 or (rank is not None and axis > rank):   # TF: -1 or in [0, rank]; never wrapped
+        raise ValueError(f"one_hot: Expected axis to be -1 or between [0, {'rank' if rank is None else rank}]. "
+                         f"But received: {axis}{where()}")
+    if rank is None:
+        if axis != -1:
+            from ..errors import UnsupportedError
+            raise UnsupportedError(f"one_hot: axis={axis} with indices of unknown rank is not supported by "
+                                   f"jitflow (only axis=-1); give the indices a static rank (tf.ensure_shape)")
         return _one_hot_unknown_rank(indices, int(depth), on, off, name or "one_hot")
-    rank = len(indices.shape.dims)
-    axis = rank if axis is None or axis == -1 else int(axis)
+    axis = rank if axis == -1 else axis
     positions_shape = (int(depth),) + (1,) * (rank - axis)
     graph = indices.graph
     with graph.name_scope(name or "one_hot"):
@@ -304,7 +337,8 @@ def range_(start, limit=None, delta=1, dtype=None, name="range"):
     if any(_tensor_index(v) for v in (start, limit, delta)):
         return _range_dynamic(start, limit, delta, dtype, name)
     if delta == 0:
-        raise ValueError("Requires delta != 0 (tf.range)")
+        from .axis_check import where
+        raise ValueError(f"tf.range (op Range): Requires delta != 0, got delta={delta!r}{where()}")
     values = np.arange(start, limit, delta)
     return constant(values, dtype=dtype or (int32 if values.dtype.kind in "iu" else float32), name=name)
 
@@ -328,10 +362,10 @@ def strided_slice(x: Tensor, index, name="strided_slice"):
     if not isinstance(index, tuple):
         index = (index,)
     for i in index:
-        if isinstance(i, (float, np.floating)) or (isinstance(i, slice) and any(
-                isinstance(v, (float, np.floating)) for v in (i.start, i.stop, i.step))):
+        if not _valid_index_item(i):
+            from .axis_check import where
             raise TypeError(f"Only integers, slices (`:`), ellipsis (`...`), tf.newaxis (`None`) and scalar "
-                            f"tf.int32/tf.int64 tensors are valid indices, got {i!r}")
+                            f"tf.int32/tf.int64 tensors are valid indices, got {i!r}{where()}")
     dims = x.shape.dims
     if dims is None or any(d is None for d in dims) or any(_tensor_index(i) for i in index):
         return _slice_spec(x, index, name)
@@ -377,6 +411,22 @@ def strided_slice(x: Tensor, index, name="strided_slice"):
     if tuple(out_shape) == tuple(size):
         return sliced
     return _make("reshape", [sliced], {"shape": tuple(out_shape)}, name=name)
+
+
+def _valid_index_item(i) -> bool:
+    """TF's _check_index: ints (bools count as ints, as in Python), None, Ellipsis, tensors (their dtype is
+    checked later), 0-d integer numpy arrays, and slices of those; floats, strings, lists are TypeErrors."""
+    from .shape_args import _is_tensorlike
+
+    def scalar(v):
+        if isinstance(v, (int, np.integer)) or _is_tensorlike(v):
+            return True
+        return isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind in "iu"
+    if i is None or i is Ellipsis:
+        return True
+    if isinstance(i, slice):
+        return all(v is None or scalar(v) for v in (i.start, i.stop, i.step))
+    return scalar(i)
 
 
 def _tensor_index(i) -> bool:

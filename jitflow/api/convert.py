@@ -34,8 +34,9 @@ def to_numpy(value, dtype: DType | None = None) -> np.ndarray:
         if array.dtype.kind == "f":
             dtype = float32
         elif array.dtype.kind in "iu":
-            fits = array.size == 0 or (array.min() >= -2**31 and array.max() < 2**31)
+            fits = array.size == 0 or (int(array.min()) >= -2**31 and int(array.max()) < 2**31)
             dtype = int32 if fits else int64
+            _check_range(array, dtype)          # a Python int past int64 (numpy made it uint64)
         elif array.dtype.kind == "b":
             dtype = bool_
         else:
@@ -45,13 +46,31 @@ def to_numpy(value, dtype: DType | None = None) -> np.ndarray:
     return array.astype(dtype.np)
 
 
+class ConversionRangeError(TypeError, ValueError):
+    """A value that the requested integer dtype cannot hold (`tf.constant(2**40, tf.int32)`). TF refuses it
+    (TypeError from eager conversion, ValueError/OverflowError from graph-mode make_tensor_proto); jitflow
+    never wraps it around. Catchable as either TypeError or ValueError."""
+
+
 def _check_lossless(array: np.ndarray, dtype: DType):
     if dtype.is_integer and array.dtype.kind == "f" and array.size:
         if not np.all(np.isfinite(array)) or np.any(array != np.trunc(array)):
             sample = array.flat[0]
             raise TypeError(f"Expected {dtype.name}, got {sample!r} of type '{type(sample).__name__}' instead.")
+    if dtype.is_integer and array.dtype.kind in "iuf" and array.size:
+        _check_range(array, dtype)
     if dtype.is_bool and array.dtype.kind != "b":
         raise TypeError(f"Expected bool, got values of dtype {array.dtype}.")
+
+
+def _check_range(array: np.ndarray, dtype: DType):
+    info = np.iinfo(dtype.np)
+    lo, hi = int(array.min()), int(array.max())
+    if lo < info.min or hi > info.max:
+        bad = lo if lo < info.min else hi
+        kind = "Python int" if array.ndim == 0 else f"{array.dtype} array value"
+        raise ConversionRangeError(f"Can't convert {kind} {bad} to {dtype.name}: out of its range "
+                                   f"[{info.min}, {info.max}]")
 
 
 def convert_to_tensor(value, dtype=None, name=None, graph=None) -> Tensor:

@@ -8,6 +8,7 @@ from ..framework.graph import Tensor
 from ..ir.types import as_dtype, float32, float64, int32, int64
 from .convert import binary_operands, convert_to_tensor
 from ..errors import UnsupportedError
+from .run_checks import checked_division
 
 
 def _make(op_name, inputs, attrs=None, name=None):
@@ -42,8 +43,19 @@ subtract = _binary("sub", "sub")
 multiply = _binary("mul", "mul")
 maximum = _binary("maximum", "Maximum")
 minimum = _binary("minimum", "Minimum")
-floordiv = _binary("floordiv", "floordiv")
-floormod = _binary("floormod", "floormod")
+def floordiv(x, y, name=None):
+    """`x // y` with numpy broadcasting (TF op FloorDiv); an integer divisor of zero makes the run raise
+    InvalidArgumentError ("Integer division by zero"), as in TF."""
+    x, y = binary_operands(x, y)
+    return checked_division("floordiv", x, y, name or "floordiv", "FloorDiv")
+
+
+def floormod(x, y, name=None):
+    """`x % y` with floor semantics (TF op FloorMod); an integer divisor of zero raises at run time, as in TF."""
+    x, y = binary_operands(x, y)
+    return checked_division("floormod", x, y, name or "floormod", "FloorMod")
+
+
 pow = _binary("pow", "pow")  # noqa: A001
 equal = _binary("equal", "Equal")
 not_equal = _binary("not_equal", "NotEqual")
@@ -91,7 +103,7 @@ def div(x, y, name=None):
     """TF 1.x `tf.div`: floor division for integers, true division for floats."""
     x, y = binary_operands(x, y)
     if x.dtype.is_integer:
-        return _make("floordiv", [x, y], name=name or "div")
+        return checked_division("floordiv", x, y, name or "div", "FloorDiv")
     return _make("div", [x, y], name=name or "div")
 
 
@@ -160,7 +172,10 @@ def _reduce(op_name, default_name):
         if isinstance(axis, Tensor):
             raise TypeError(f"{default_name}: axis must be a Python int or list, not a Tensor")
         if axis is not None:
-            axis = [int(a) for a in np.atleast_1d(axis)]
+            axes = np.atleast_1d(np.asarray(axis))
+            if axes.size and axes.dtype.kind not in "iu":    # TF: a float or bool axis is a TypeError
+                raise TypeError(f"{default_name}: axis must hold integers, got {axis!r}")
+            axis = [int(a) for a in axes.reshape(-1)]
             if x.shape.dims is not None:
                 rank = len(x.shape.dims)
                 for a in axis:
@@ -189,12 +204,15 @@ reduce_prod = _reduce("reduce_prod", "Prod")
 
 def _arg(op_name, default_name):
     def fn(input, axis=None, name=None, dimension=None, output_type=int64):  # noqa: A002
+        from .axis_check import axis_int, check_axis
         x = convert_to_tensor(input)
+        if axis is not None and dimension is not None:
+            raise ValueError("Cannot specify both 'axis' and 'dimension'")
         if axis is None:
             axis = dimension if dimension is not None else 0
-        axis = int(axis)
-        if x.shape.dims is not None and axis < 0:
-            axis += len(x.shape.dims)
+        axis = axis_int(axis, default_name)         # ints, numpy ints, tf.constant
+        if x.shape.dims is not None:        # else checked when the run is specialized (InvalidArgumentError)
+            axis = check_axis(axis, len(x.shape.dims), default_name, "dimension")
         return _make(op_name, [x], {"axis": axis, "output_type": as_dtype(output_type)},
                      name=name or default_name)
     fn.__name__ = op_name

@@ -9,6 +9,7 @@ from . import math_ops as m
 from .array_ops import constant, ensure_shape, one_hot, squeeze, zeros_like
 from .convert import convert_to_tensor
 from .random_ops import get_seed
+from .run_checks import checked_labels
 
 relu = m.relu
 sigmoid = m.sigmoid
@@ -19,11 +20,15 @@ def _scope(name):
     return get_default_graph().name_scope(name)
 
 
-def _axis(x, axis):
-    rank = len(x.shape.dims) if x.shape.dims is not None else None
-    if axis < 0 and rank is not None:      # unknown rank: reductions resolve a negative axis at run time
-        axis += rank
-    return axis
+def _axis(x, axis, fn="softmax"):
+    """The softmax axis in [0, rank) when the rank is known; out of range raises (TF: InvalidArgumentError
+    at graph building, "`dim` must be in the range [-rank, rank)"); an unknown rank keeps it as given and the
+    reductions check it when the run is specialized."""
+    from .axis_check import AxisOutOfRangeError, axis_int, check_axis
+    axis = -1 if axis is None else axis_int(axis, fn, "dim")
+    if x.shape.dims is None:
+        return axis
+    return check_axis(axis, len(x.shape.dims), fn, "dim", error=AxisOutOfRangeError)
 
 
 def _shifted(logits, axis):
@@ -34,7 +39,7 @@ def _shifted(logits, axis):
 
 def softmax(logits, axis=-1, name=None, dim=None):
     logits = convert_to_tensor(logits)
-    axis = _axis(logits, dim if dim is not None else axis)
+    axis = _axis(logits, dim if dim is not None else axis, "softmax")
     with _scope(name or "Softmax"):
         e = m.exp(_shifted(logits, axis))
         return m.truediv(e, m.reduce_sum(e, axis=axis, keepdims=True))
@@ -42,7 +47,7 @@ def softmax(logits, axis=-1, name=None, dim=None):
 
 def log_softmax(logits, axis=-1, name=None, dim=None):
     logits = convert_to_tensor(logits)
-    axis = _axis(logits, dim if dim is not None else axis)
+    axis = _axis(logits, dim if dim is not None else axis, "log_softmax")
     with _scope(name or "LogSoftmax"):
         shifted = _shifted(logits, axis)
         return m.subtract(shifted, m.log(m.reduce_sum(m.exp(shifted), axis=axis, keepdims=True)))
@@ -51,7 +56,7 @@ def log_softmax(logits, axis=-1, name=None, dim=None):
 def softmax_cross_entropy_with_logits_v2(labels=None, logits=None, axis=-1, name=None, dim=None):
     logits = convert_to_tensor(logits)
     labels = convert_to_tensor(labels, dtype=logits.dtype)
-    axis = _axis(logits, dim if dim is not None else axis)
+    axis = _axis(logits, dim if dim is not None else axis, "softmax_cross_entropy_with_logits")
     with _scope(name or "softmax_cross_entropy_with_logits"):
         return m.negative(m.reduce_sum(m.multiply(labels, log_softmax(logits, axis)), axis=axis))
 
@@ -81,6 +86,10 @@ def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None, name=None
                     a is not None and b is not None and a != b for a, b in zip(labels.shape.dims, expected))):
                 raise ValueError(f"Shape mismatch: The shape of labels (received {labels.shape}) should equal "
                                  f"the shape of logits except for the last dimension (received {logits.shape}).")
+        # TF raises on a label outside [0, classes) (a 1-based label set would otherwise train on zeros):
+        # checked in the compiled run, node '<scope>/labels' (jitflow/ops/checks.py)
+        labels = checked_labels(labels, depth)
+        if logits_dims is not None:
             if labels.shape.dims is None or None in labels.shape.dims:
                 labels = ensure_shape(labels, expected, name="labels")
         mask = one_hot(labels, depth, dtype=logits.dtype)
@@ -154,11 +163,38 @@ def _noise_shape(x, noise_shape):
     return tuple(result)
 
 
+def _check_dropout_args(x, keep_prob, rate):
+    """TF 1.x's checks: one of rate/keep_prob; a Python/numpy rate in [0, 1) (keep_prob in (0, 1]); a tensor
+    rate must be a scalar (its value is the program's business, as in TF); x must be floating point."""
+    import numpy as np
+    from ..framework.graph import Tensor
+    from .variables import Variable
+    if rate is not None and keep_prob is not None:
+        raise ValueError("Cannot specify both 'rate' and 'keep_prob'")
+    if rate is None and keep_prob is None:
+        raise ValueError("You must provide a rate to dropout.")
+    if not x.dtype.is_floating:
+        raise ValueError(f"x has to be a floating point tensor since it's going to be scaled. Got a "
+                         f"{x.dtype.name} tensor instead.")
+    arg, value = ("rate", rate) if rate is not None else ("keep_prob", keep_prob)
+    if isinstance(value, (Tensor, Variable)):
+        dims = value.shape.dims
+        if dims is not None and len(dims) != 0:
+            raise ValueError(f"dropout: {arg} must be a scalar tensor, got shape {value.shape}")
+        return
+    array = np.asarray(value)
+    if array.ndim != 0 or array.dtype.kind not in "iuf":
+        raise ValueError(f"dropout: {arg} must be a scalar tensor or a float, got {value!r}")
+    rate_value = float(array) if rate is not None else 1.0 - float(array)
+    if not 0.0 <= rate_value < 1.0:         # also NaN
+        what = f"rate={value!r}" if rate is not None else f"keep_prob={value!r} (rate {rate_value:g})"
+        raise ValueError(f"rate must be a scalar tensor or a float in the range [0, 1), got {what}")
+
+
 def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None):
     """Zeroes elements with probability `rate` (or 1 - keep_prob), scales the rest by 1/keep."""
     x = convert_to_tensor(x)
-    if rate is None and keep_prob is None:
-        raise ValueError("dropout needs rate or keep_prob")
+    _check_dropout_args(x, keep_prob, rate)
     graph = get_default_graph()
     with graph.name_scope(name or "dropout"):
         keep = m.subtract(constant(1.0, x.dtype), rate) if rate is not None else convert_to_tensor(

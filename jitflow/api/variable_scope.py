@@ -168,7 +168,7 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
             return value
     with graph.name_scope(""), graph.control_dependencies(None):
         variable = Variable(initial_value, trainable=trainable, collections=collections, name=full_name,
-                            dtype=dtype)
+                            dtype=dtype, validate_shape=validate_shape)
     state["vars"][full_name] = variable
     variable.constraint = constraint if constraint is not None else scope.constraint   # applied by optimizers
     reg = regularizer or scope.regularizer

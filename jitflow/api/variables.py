@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..framework.graph import GraphKeys, Operation, Tensor, get_default_graph
 from ..source_info import user_location
+from ..errors import UnsupportedError
 from .convert import convert_to_tensor
 
 
@@ -27,6 +28,10 @@ class Variable:
             if init.shape.dims is None or not init.shape.is_fully_defined():
                 if validate_shape:
                     raise ValueError(f"initial_value must have a fully defined shape: {init}")
+                raise UnsupportedError(
+                    f"tf.Variable(validate_shape=False) with an initial value whose shape is known only at run "
+                    f"time ({init}) is not supported by jitflow: a variable's shape is fixed when the graph is "
+                    f"built (at {loc}). Give the initial value a static shape.")
             self._initial_value = init
             self.op = graph.create_op("variable", [], {"dtype": init.dtype, "shape": init.shape.dims},
                                       name=op_name + "/")
@@ -36,6 +41,7 @@ class Variable:
                                                    name="Assign").outputs[0].op
                 self._read = graph.create_op("read_var", [self._handle], {}, name="read").outputs[0]
         self._trainable = trainable
+        self._validate_shape = bool(validate_shape)
         self.constraint = constraint   # applied after each optimizer update (TF 1.x)
         self.graph = graph
         collections = [GraphKeys.GLOBAL_VARIABLES] if collections is None else list(collections)  # [] means none
@@ -93,8 +99,10 @@ class Variable:
         return self._read.eval(feed_dict=feed_dict, session=session)
 
     # --- writes
-    def _update(self, kind, value, name):
+    def _update(self, kind, value, name, validate_shape=True):
         value = convert_to_tensor(value, dtype=self.dtype)
+        if kind == "assign_var" and not (validate_shape and getattr(self, "_validate_shape", True)):
+            _refuse_reshaping_assign(self, value)
         return self.graph.create_op(kind, [self._handle, value], {}, name=name).outputs[0]
 
     def assign(self, value, use_locking=False, name=None, read_value=True):
@@ -124,7 +132,20 @@ class Variable:
 
 
 def assign(ref, value, validate_shape=None, use_locking=None, name=None):
-    return _as_variable(ref).assign(value, name=name)
+    variable = _as_variable(ref)
+    return variable._update("assign_var", value, name or "Assign", validate_shape=validate_shape is not False)
+
+
+def _refuse_reshaping_assign(variable, value):
+    """validate_shape=False lets TF change a variable's shape on assign; jitflow fixes the shape when the
+    graph is built, so an assign of another shape says so by name (same-shape assigns are unaffected)."""
+    dims, target = value.shape.dims, variable.shape.dims
+    if dims is not None and (len(dims) != len(target) or any(d is not None and d != t for d, t in zip(dims, target))):
+        loc = user_location()
+        raise UnsupportedError(
+            f"assigning a value of shape {value.shape} to {variable.name} of shape {variable.shape} with "
+            f"validate_shape=False (a variable whose shape changes) is not supported by jitflow: a variable's "
+            f"shape is fixed when the graph is built{f' (at {loc})' if loc else ''}")
 
 
 def assign_add(ref, value, use_locking=None, name=None):

@@ -181,6 +181,9 @@ class BatchNormalization(Layer):
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
 
     def build(self, input_shape):
+        if not -len(input_shape) <= self.axis < len(input_shape):      # tf.keras: never wrapped
+            raise ValueError(f"Invalid axis: {self.axis} (BatchNormalization {self.name} on inputs of rank "
+                             f"{len(input_shape)})")
         axis = self.axis % len(input_shape)
         channels = input_shape[axis]
         if channels is None:

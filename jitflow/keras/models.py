@@ -134,13 +134,20 @@ class Model:
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_batch_size=None, validation_freq=1):
         """Trains for `epochs` epochs of mini-batches; returns a `History` (`.history` dict of per-epoch values)."""
+        epochs = training.positive_int(epochs, "epochs", minimum=0)       # tf.keras: ValueError, never silent
+        initial_epoch = training.positive_int(initial_epoch, "initial_epoch", minimum=0)
+        validation_freq = training.positive_int(validation_freq, "validation_freq")
+        if validation_batch_size is not None:
+            validation_batch_size = training.positive_int(validation_batch_size, "validation_batch_size")
         if dataset_fit.is_dataset(x):      # a tf.data.Dataset of (x, y) batches (keras/dataset_fit.py)
             return dataset_fit.fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
                                    validation_data, shuffle, class_weight, sample_weight, initial_epoch,
                                    steps_per_epoch, validation_batch_size, validation_freq)
         if class_weight is not None or sample_weight is not None or steps_per_epoch is not None:
             raise UnsupportedError("fit(): class_weight, sample_weight and steps_per_epoch are not supported")
+        batch_size = training.positive_int(batch_size, "batch_size", default=32)
         x = training.as_inputs(x)
+        training.check_not_empty(x)
         self._ensure_engine(x.shape[1:])
         engine = self._ensure_training()
         y = training.as_targets(y, engine, len(x))
@@ -150,13 +157,13 @@ class Model:
             if len(validation_data) == 3 and validation_data[2] is not None:
                 raise UnsupportedError("validation sample weights are not supported")
             x_val = training.as_inputs(validation_data[0], "validation_data x")
+            training.check_not_empty(x_val, "validation_data x")
             self._set_input_shape((None,) + x_val.shape[1:])
             validation = (x_val, training.as_targets(validation_data[1], engine, len(x_val), "validation_data y"))
         elif validation_split:
             (x, y), validation = training.split_validation(x, y, validation_split)
         else:
             validation = None
-        batch_size = int(batch_size or 32)
         verbose = 1 if verbose == "auto" else int(verbose)
         self.history = callbacks_mod.History()
         fit_args = {"batch_size": batch_size, "epochs": int(epochs), "verbose": verbose, "callbacks": callbacks,
@@ -173,14 +180,16 @@ class Model:
             return dataset_fit.evaluate(self, x, y, batch_size, verbose, return_dict, callbacks, steps)
         if steps is not None:
             raise UnsupportedError("evaluate(): `steps` is only supported with a tf.data.Dataset input")
+        batch_size = training.positive_int(batch_size, "batch_size", default=32)
         x = training.as_inputs(x)
+        training.check_not_empty(x)
         self._ensure_engine(x.shape[1:])
         engine = self._ensure_training()
         y = training.as_targets(y, engine, len(x))
         verbose = 1 if verbose == "auto" else int(verbose)
         callback_list = callbacks_mod.CallbackList(callbacks or [], self, {"verbose": verbose}) if callbacks \
             else None
-        result = training.evaluate_arrays(self, x, y, int(batch_size or 32), verbose, callback_list)
+        result = training.evaluate_arrays(self, x, y, batch_size, verbose, callback_list)
         if return_dict:
             return result
         values = list(result.values())
@@ -192,10 +201,11 @@ class Model:
             return dataset_fit.predict(self, x, batch_size, verbose, steps)
         if steps is not None:
             raise UnsupportedError("predict(): `steps` is only supported with a tf.data.Dataset input")
+        batch_size = training.positive_int(batch_size, "batch_size", default=32)
         x = training.as_inputs(x)
         engine = self._ensure_engine(x.shape[1:])
         engine.initialize_new_variables()
-        return training.predict_arrays(self, x, int(batch_size or 32), 1 if verbose == "auto" else int(verbose))
+        return training.predict_arrays(self, x, batch_size, 1 if verbose == "auto" else int(verbose))
 
     def train_on_batch(self, x, y):
         x = training.as_inputs(x)

@@ -11,6 +11,26 @@ from . import callbacks as callbacks_mod
 from .progress import Progbar
 
 
+def positive_int(value, name, default=None, minimum=1) -> int:
+    """`value` as an int >= minimum (None gives `default`); tf.keras raises ValueError for 0, negative
+    or fractional batch sizes and negative epochs instead of training on nothing (or on 32 rows)."""
+    if value is None and default is not None:
+        return default
+    integral = isinstance(value, (int, np.integer)) or (
+        isinstance(value, (float, np.floating)) and bool(np.isfinite(value)) and value == int(value))
+    if isinstance(value, (bool, np.bool_)) or not integral:
+        raise ValueError(f"`{name}` must be an integer, got {value!r}")
+    if int(value) < minimum:
+        bound = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"`{name}` must be {bound}, got {value!r}")
+    return int(value)
+
+
+def check_not_empty(x, name="x"):
+    if len(x) == 0:
+        raise ValueError(f"Expected input data to be non-empty: {name} has 0 samples")
+
+
 def as_inputs(x, name="x") -> np.ndarray:
     if x is None:
         raise ValueError(f"{name} is required")

@@ -195,10 +195,8 @@ def resolve_spec(spec, shape, operands=None, op="strided_slice"):
 
 def static_spec_shape(spec, dims):
     """The partial static result shape of a slice spec (None for sizes known only at run time)."""
-    if dims is None:
-        if any(e[0] == "ellipsis" for e in spec):
-            return None
-        dims = (None,) * sum(1 for e in spec if e[0] in ("index", "slice"))
+    if dims is None:        # the result's rank depends on the input's (implicit trailing dims): unknown, as in TF
+        return None
     rank = len(dims)
     n_real = sum(1 for e in spec if e[0] in ("index", "slice"))
     if n_real > rank:
@@ -240,8 +238,19 @@ def _slice_spec_infer(types, attrs, op="strided_slice"):
     return [TensorType(x.dtype, static_spec_shape(attrs["spec"], x.shape))]
 
 
+def _check_axis_attr(attrs, rank):
+    """expand_dims/stack/unstack of an operand of unknown rank record the user's axis: checked by name here."""
+    fn = attrs.get("axis_of")
+    if fn is not None:
+        axis, hi = attrs["axis"], rank + attrs.get("axis_inserts", 0)
+        if not -hi <= axis < hi:
+            raise ShapeError(f"{fn}: axis {axis} is out of range for a tensor of rank {rank} "
+                             f"(expected axis in [{-hi}, {hi}))")
+
+
 def _expand_slice_spec(emit, operands, attrs):
     x = operands[0]
+    _check_axis_attr(attrs, len(x.shape))
     begin, stride, size, out_shape = resolve_spec(attrs["spec"], tuple(x.shape), operands)
     value = emit("strided_slice", [x], {"begin": begin, "stride": stride, "size": size})
     if tuple(out_shape) != tuple(size):

@@ -5,6 +5,8 @@ constant become a new constant (data movement only; arithmetic on constants is
 left to the compiled code, where LLVM folds scalar constants)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..ir.core import Function, Node
@@ -37,7 +39,7 @@ def _folded_constant(node: Node):
         return value.reshape(node.result.shape)
     if node.op == "transpose" and value.size <= 1 << 16:
         return np.ascontiguousarray(np.transpose(value, node.attrs["perm"]))
-    if node.op == "broadcast_to" and value.size == 1 and int(np.prod(node.result.shape)) <= 16:
+    if node.op == "broadcast_to" and value.size == 1 and math.prod(node.result.shape) <= 16:   # no int64 wrap
         return np.broadcast_to(value.reshape(()), node.result.shape).copy()
     return None
 
