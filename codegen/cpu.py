@@ -4,7 +4,9 @@ for the host CPU (its widest SIMD), and loading object code with ORC LLJIT.
 The module has one exported entry point, `jf_entry(ptr slots) -> i32`: it
 reads each buffer pointer from the slot array (arrays passed as numpy objects,
 temps as offsets into the workspace slot), calls the kernels in schedule order and returns a status
-(0 = ok, 1 = a matrix was not invertible).
+(0 = ok, 1 = a matrix was not invertible, 2 = a gather index out of range, >= CHECK_STATUS_BASE: a
+run-time check failed, jitflow/ops/checks.py; it returns at once and leaves the failing value in
+the slot after the last one, the detail word).
 """
 from __future__ import annotations
 
@@ -19,12 +21,14 @@ import llvmlite.binding as llvm
 
 from jitflow.ir.schedule import Schedule
 
-from . import array_kernels, library, loops
+from . import array_kernels, checks, library, loops
 from .loops import PHASE_FINISH, PHASE_INIT, PHASE_MAIN
 from .scalar_llvm import exp_f32_helper, ipow_helper
 from jitflow.errors import UnsupportedError
+from jitflow.ops.checks import status_code
 
 ENTRY = "jf_entry"
+DETAIL = "detail"    # a call's returns_status when it also gets the run's detail word (checks)
 _init_lock = threading.Lock()
 _state: dict = {}
 _library_ids = itertools.count()
@@ -87,6 +91,10 @@ def generate_llvm_ir(schedule: Schedule, blas: bool) -> tuple[str, tuple]:
             text, buffers = loops.emit_scatter_kernel(name, schedule, kernel, declarations)
         elif kernel.kind == "random":
             text, buffers = library.emit_random(name, schedule, kernel, declarations)
+        elif kernel.kind == "check":    # returns its status; also takes the detail word (codegen/checks.py)
+            code = status_code(next(i for i, k in enumerate(schedule.kernels) if k is kernel))
+            text, buffers = checks.emit_check_kernel(name, schedule, kernel, declarations, code)
+            returns_status = DETAIL
         elif array_kernels.has_kernel(kernel.root.node):
             text, buffers, returns_status = array_kernels.emit(name, schedule, kernel, declarations)
         elif kernel.root.node.op == "matmul":
@@ -168,6 +176,9 @@ def _entry_function(schedule: Schedule, calls) -> str:
             lines.append(f"  %slot{buf.id} = getelementptr inbounds ptr, ptr %slots, i64 {buf.slot}")
             lines.append(f"  %buf{buf.id} = load ptr, ptr %slot{buf.id}")
         pointers[buf.id] = f"%buf{buf.id}"
+    if any(call[2] == DETAIL for call in calls):
+        # the slot after the last one: an i64 where a failing check leaves the failing value
+        lines.append(f"  %detail = getelementptr inbounds ptr, ptr %slots, i64 {len(schedule.slots)}")
     uses_threads = False
     for n, (name, buffers, returns_status, info, threads) in enumerate(calls):
         args = ", ".join(f"ptr {pointers[b.id]}" for b in buffers)
@@ -177,6 +188,8 @@ def _entry_function(schedule: Schedule, calls) -> str:
         elif info is not None:
             lines.append(f"  call void @{name}({args}, i64 0, i64 {info.extent}, i32 7)")
         elif returns_status:
+            if returns_status == DETAIL:
+                args += ", ptr %detail"
             lines.append(f"  %st{n} = call i32 @{name}({args})")
             lines.append(f"  %bad{n} = icmp ne i32 %st{n}, 0")
             lines.append(f"  br i1 %bad{n}, label %fail{n}, label %ok{n}")
@@ -199,15 +212,18 @@ PARALLEL_MIN_WORK = 1 << 18   # innermost iterations below which a thread costs 
 
 
 def num_threads() -> int:
-    """Worker count for parallel loops: JITFLOW_NUM_THREADS, else the CPUs this process may use."""
+    """Worker count for parallel loops: JITFLOW_NUM_THREADS (validated once: a bad value warns,
+    naming the variable, and the CPU count is used), else the CPUs this process may use."""
     import os
-    explicit = os.environ.get("JITFLOW_NUM_THREADS")
-    if explicit:
-        return max(1, int(explicit))
+    from jitflow.envvars import env_int
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        available = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:   # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+        available = max(1, os.cpu_count() or 1)
+    return min(env_int("JITFLOW_NUM_THREADS", available), MAX_THREADS)
+
+
+MAX_THREADS = 4096   # beyond this, thread creation costs more than any loop saves
 
 
 def _threads_for(info) -> int:
@@ -216,22 +232,26 @@ def _threads_for(info) -> int:
     return max(1, min(num_threads(), info.extent))
 
 
-def _args_type(buffers) -> str:
-    return f"{{ [{len(buffers)} x ptr], i64, i64 }}"
+# A parallel loop passes each thread ONE small record {ptr header, i64 start, i64 stop}; the header
+# (the kernel's buffer pointers) is shared. Spawning and joining are loops over the thread index,
+# so the code size does not depend on the thread count (it was unrolled once per thread).
+_THREAD_ARGS = "{ ptr, i64, i64 }"
 
 
 def _chunk_function(name: str, buffers) -> str:
     """`ptr name_chunk(ptr args)`: the pthread start routine running one slice of the outer loop."""
-    at = _args_type(buffers)
+    at, header = _THREAD_ARGS, f"[{len(buffers)} x ptr]"
     x86 = _initialize()["triple"].startswith("x86_64")
     lines = [f"define internal ptr @{name}_chunk(ptr %args) nounwind {{", "entry:"]
     if x86:
         lines += ["  %mx = alloca i32, align 4", "  call void @llvm.x86.sse.stmxcsr(ptr %mx)",
                   "  %mx.v = load i32, ptr %mx", f"  %mx.f = or i32 %mx.v, {FLUSH_DENORMALS}",
                   "  store i32 %mx.f, ptr %mx", "  call void @llvm.x86.sse.ldmxcsr(ptr %mx)"]
+    lines += [f"  %hdr.a = getelementptr inbounds {at}, ptr %args, i32 0, i32 0",
+              "  %hdr = load ptr, ptr %hdr.a"]
     args = []
     for i, buf in enumerate(buffers):
-        lines.append(f"  %p{i}.a = getelementptr inbounds {at}, ptr %args, i32 0, i32 0, i32 {i}")
+        lines.append(f"  %p{i}.a = getelementptr inbounds {header}, ptr %hdr, i64 0, i64 {i}")
         lines.append(f"  %p{i} = load ptr, ptr %p{i}.a")
         args.append(f"ptr %p{i}")
     lines += [f"  %start.a = getelementptr inbounds {at}, ptr %args, i32 0, i32 1",
@@ -244,65 +264,88 @@ def _chunk_function(name: str, buffers) -> str:
 
 
 def _parallel_call(n: int, name: str, buffers, pointers, info, threads: int) -> list:
-    """Init phase here, the outer loop split in `threads` slices (the caller runs the first), join, finish."""
-    at = _args_type(buffers)
+    """Init phase here; the outer loop split in `threads` slices [E*t/T, E*(t+1)/T) (threads
+    1..T-1 spawned in a loop, the caller runs slice 0; a slice whose thread could not be created
+    runs inline), a join loop, then the finish phase."""
+    at, header = _THREAD_ARGS, f"[{len(buffers)} x ptr]"
     args = ", ".join(f"ptr {pointers[b.id]}" for b in buffers)
-    lines = [f"  call void @{name}({args}, i64 0, i64 {info.extent}, i32 {PHASE_INIT})",
-             f"  %tids{n} = alloca [{threads} x i64], align 8",
-             f"  %argv{n} = alloca [{threads} x {at}], align 8",
-             f"  %spawned{n} = alloca [{threads} x i32], align 4"]
-    bounds = [info.extent * t // threads for t in range(threads + 1)]
-    for t in range(threads):
-        a = f"%a{n}_{t}"
-        lines.append(f"  {a} = getelementptr inbounds [{threads} x {at}], ptr %argv{n}, i32 0, i32 {t}")
-        for i, buf in enumerate(buffers):
-            lines.append(f"  %a{n}_{t}_{i} = getelementptr inbounds {at}, ptr {a}, i32 0, i32 0, i32 {i}")
-            lines.append(f"  store ptr {pointers[buf.id]}, ptr %a{n}_{t}_{i}")
-        for field, value in ((1, bounds[t]), (2, bounds[t + 1])):
-            lines.append(f"  %a{n}_{t}_f{field} = getelementptr inbounds {at}, ptr {a}, i32 0, i32 {field}")
-            lines.append(f"  store i64 {value}, ptr %a{n}_{t}_f{field}")
-    for t in range(1, threads):
-        tid = f"%tid{n}_{t}"
-        lines += [f"  {tid} = getelementptr inbounds [{threads} x i64], ptr %tids{n}, i32 0, i32 {t}",
-                  f"  %rc{n}_{t} = call i32 @pthread_create(ptr {tid}, ptr null, ptr @{name}_chunk, ptr %a{n}_{t})",
-                  f"  %sp{n}_{t} = getelementptr inbounds [{threads} x i32], ptr %spawned{n}, i32 0, i32 {t}",
-                  f"  store i32 %rc{n}_{t}, ptr %sp{n}_{t}",
-                  f"  %failed{n}_{t} = icmp ne i32 %rc{n}_{t}, 0",
-                  f"  br i1 %failed{n}_{t}, label %inline{n}_{t}, label %next{n}_{t}",
-                  f"inline{n}_{t}:",   # no thread: run the slice here
-                  f"  %in{n}_{t} = call ptr @{name}_chunk(ptr %a{n}_{t})",
-                  f"  br label %next{n}_{t}",
-                  f"next{n}_{t}:"]
-    lines.append(f"  %own{n} = call ptr @{name}_chunk(ptr %a{n}_0)")
-    for t in range(1, threads):
-        lines += [f"  %spv{n}_{t} = load i32, ptr %sp{n}_{t}",
-                  f"  %dojoin{n}_{t} = icmp eq i32 %spv{n}_{t}, 0",
-                  f"  br i1 %dojoin{n}_{t}, label %join{n}_{t}, label %joined{n}_{t}",
-                  f"join{n}_{t}:",
-                  f"  %tidv{n}_{t} = load i64, ptr %tid{n}_{t}",
-                  f"  %jr{n}_{t} = call i32 @pthread_join(i64 %tidv{n}_{t}, ptr null)",
-                  f"  br label %joined{n}_{t}",
-                  f"joined{n}_{t}:"]
-    lines.append(f"  call void @{name}({args}, i64 0, i64 {info.extent}, i32 {PHASE_FINISH})")
+    extent, p = info.extent, f"%par{n}"
+    lines = [f"  call void @{name}({args}, i64 0, i64 {extent}, i32 {PHASE_INIT})",
+             f"  {p}.hdr = alloca {header}, align 8"]
+    for i, buf in enumerate(buffers):
+        lines += [f"  {p}.hp{i} = getelementptr inbounds {header}, ptr {p}.hdr, i64 0, i64 {i}",
+                  f"  store ptr {pointers[buf.id]}, ptr {p}.hp{i}"]
+    lines += [f"  {p}.argv = alloca {at}, i64 {threads}, align 8",
+              f"  {p}.tids = alloca i64, i64 {threads}, align 8",
+              f"  {p}.spawned = alloca i32, i64 {threads}, align 4",
+              f"  br label %par{n}.pre",
+              f"par{n}.pre:",
+              f"  br label %par{n}.fill",
+              f"par{n}.fill:",           # every thread's record: header, start, stop
+              f"  {p}.t = phi i64 [0, %par{n}.pre], [{p}.t1, %par{n}.fill]",
+              f"  {p}.a = getelementptr inbounds {at}, ptr {p}.argv, i64 {p}.t",
+              f"  {p}.ah = getelementptr inbounds {at}, ptr {p}.a, i32 0, i32 0",
+              f"  store ptr {p}.hdr, ptr {p}.ah",
+              f"  {p}.lo.m = mul i64 {p}.t, {extent}",
+              f"  {p}.lo = udiv i64 {p}.lo.m, {threads}",
+              f"  {p}.t1 = add i64 {p}.t, 1",
+              f"  {p}.hi.m = mul i64 {p}.t1, {extent}",
+              f"  {p}.hi = udiv i64 {p}.hi.m, {threads}",
+              f"  {p}.as = getelementptr inbounds {at}, ptr {p}.a, i32 0, i32 1",
+              f"  store i64 {p}.lo, ptr {p}.as",
+              f"  {p}.ae = getelementptr inbounds {at}, ptr {p}.a, i32 0, i32 2",
+              f"  store i64 {p}.hi, ptr {p}.ae",
+              f"  {p}.filled = icmp eq i64 {p}.t1, {threads}",
+              f"  br i1 {p}.filled, label %par{n}.spawn.pre, label %par{n}.fill",
+              f"par{n}.spawn.pre:",
+              f"  br label %par{n}.spawn",
+              f"par{n}.spawn:",          # threads 1..T-1
+              f"  {p}.s = phi i64 [1, %par{n}.spawn.pre], [{p}.s1, %par{n}.spawn.next]",
+              f"  {p}.sa = getelementptr inbounds {at}, ptr {p}.argv, i64 {p}.s",
+              f"  {p}.stid = getelementptr inbounds i64, ptr {p}.tids, i64 {p}.s",
+              f"  {p}.rc = call i32 @pthread_create(ptr {p}.stid, ptr null, ptr @{name}_chunk, ptr {p}.sa)",
+              f"  {p}.ssp = getelementptr inbounds i32, ptr {p}.spawned, i64 {p}.s",
+              f"  store i32 {p}.rc, ptr {p}.ssp",
+              f"  {p}.sfail = icmp ne i32 {p}.rc, 0",
+              f"  br i1 {p}.sfail, label %par{n}.inline, label %par{n}.spawn.next",
+              f"par{n}.inline:",         # no thread: run the slice here
+              f"  {p}.in = call ptr @{name}_chunk(ptr {p}.sa)",
+              f"  br label %par{n}.spawn.next",
+              f"par{n}.spawn.next:",
+              f"  {p}.s1 = add i64 {p}.s, 1",
+              f"  {p}.sdone = icmp eq i64 {p}.s1, {threads}",
+              f"  br i1 {p}.sdone, label %par{n}.own, label %par{n}.spawn",
+              f"par{n}.own:",
+              f"  {p}.mine = call ptr @{name}_chunk(ptr {p}.argv)",
+              f"  br label %par{n}.join",
+              f"par{n}.join:",
+              f"  {p}.j = phi i64 [1, %par{n}.own], [{p}.j1, %par{n}.join.next]",
+              f"  {p}.jsp = getelementptr inbounds i32, ptr {p}.spawned, i64 {p}.j",
+              f"  {p}.jspv = load i32, ptr {p}.jsp",
+              f"  {p}.jdo = icmp eq i32 {p}.jspv, 0",
+              f"  br i1 {p}.jdo, label %par{n}.join.do, label %par{n}.join.next",
+              f"par{n}.join.do:",
+              f"  {p}.jtid = getelementptr inbounds i64, ptr {p}.tids, i64 {p}.j",
+              f"  {p}.jtidv = load i64, ptr {p}.jtid",
+              f"  {p}.jr = call i32 @pthread_join(i64 {p}.jtidv, ptr null)",
+              f"  br label %par{n}.join.next",
+              f"par{n}.join.next:",
+              f"  {p}.j1 = add i64 {p}.j, 1",
+              f"  {p}.jdone = icmp eq i64 {p}.j1, {threads}",
+              f"  br i1 {p}.jdone, label %par{n}.done, label %par{n}.join",
+              f"par{n}.done:",
+              f"  call void @{name}({args}, i64 0, i64 {extent}, i32 {PHASE_FINISH})"]
     return lines
 
 
 def compile_llvm_ir(text: str, imports: tuple) -> CompiledModule:
+    """-O3 and object emission, in a recycled worker process: llvmlite's pass manager leaks native
+    memory on every run (codegen/llvm_worker.py, codegen/compile_pool.py)."""
+    from . import compile_pool
     state = _initialize()
     start = time.perf_counter()
-    module = llvm.parse_assembly(text)
-    module.triple = state["triple"]
-    module.data_layout = str(state["tm"].target_data)
-    module.verify()
-    tuning = llvm.create_pipeline_tuning_options(speed_level=3)
-    tuning.loop_vectorization = True
-    tuning.slp_vectorization = True
-    tuning.loop_interleaving = True     # several vector accumulators per loop (reductions need them)
-    tuning.loop_unrolling = False       # unrolling tripled object size and compile time for no speed gain
-    pass_builder = llvm.create_pass_builder(state["tm"], tuning)
-    pass_builder.getModulePassManager().run(module, pass_builder)
-    object_code = state["tm"].emit_object(module)
-    return CompiledModule(text, str(module), object_code, time.perf_counter() - start, imports)
+    optimized_ir, object_code = compile_pool.optimize(text, state["cpu"], state["features"])
+    return CompiledModule(text, optimized_ir, object_code, time.perf_counter() - start, imports)
 
 
 def native_assembly(optimized_ir: str) -> str:

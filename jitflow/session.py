@@ -21,8 +21,10 @@ from .framework.graph import Graph, Operation, Tensor, get_default_graph
 from .framework.lowering import lower_run, needed_ops
 from .placement import run_device
 from .runtime.build import build_executable
+from .session_cache import SessionCache, configured_size  # bounded signature -> executable LRU
 from .runtime.gpu_executable import SyncedVariables
 from .runtime.gpu_executable import mirror as device_mirror
+from .runtime.native_arrays import native_array, owned_native_array  # the one layout/byte-order gate
 from .summary import expand_summary_fetches  # tf.summary hook in Session.run
 
 
@@ -77,7 +79,7 @@ class Session:
         self._config = config
         self._variables: dict[str, np.ndarray] = {}
         self._closed = False
-        self._compiled: dict = {}
+        self._compiled = SessionCache(configured_size(config))
         self._lock = threading.RLock()
         self._default_context = None
         self._feed_specs: dict = {}       # Tensor -> (tensor, numpy dtype, static shape)
@@ -109,67 +111,78 @@ class Session:
         self.close()
 
     def close(self):
-        self._closed = True
-        self._variables = {}
-        self._compiled = {}
+        """Closes the Session: later runs raise the closed-session RuntimeError; a run in flight
+        either completes or raises that same error (never an error about the emptied state)."""
+        self._closed = True         # first: every check after this point sees the session closed
+        with self._lock:
+            compiled, self._compiled = self._compiled, SessionCache(self._compiled.size)
+            self._variables = {}
+        compiled.release()
 
     # --- running
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
-        # --- tf.string hook: a graph with string tensors runs them on the host (jitflow/host_values.py)
-        if options is not host_values.COMPILED_ONLY and self.graph.__dict__.get("_string_ops"):
-            return host_values.run(self, fetches, feed_dict)
-        kind = type(fetches)
-        if kind is Tensor or kind is Operation:          # the common single fetch: no structure to keep
-            leaves, rebuild, summarize = (fetches,), None, None
-        else:
-            leaves, rebuild = _flatten(fetches)
-            # --- tf.summary hook: a SummaryTensor fetch runs as its value tensors; `summarize`
-            # serializes their values to Summary bytes on the host (jitflow/summary.py)
-            leaves, summarize = expand_summary_fetches(leaves)
-        targets = [self._target(x) for x in leaves]
-        feeds = self._convert_feeds(feed_dict) if feed_dict else {}
-        # --- host hooks (tf.data iterators): host-side ops the run needs add their outputs as feeds
-        if self.graph.__dict__.get("_host_hooks"):
-            feeds = host_hooks.run_hooks(self, targets, feeds)
-        # --- tf.debugging.check_numerics hook: checked tensors are fetched too (jitflow/debugging.py)
-        checks = self._numeric_checks(targets, feeds) if self.graph.__dict__.get("_numeric_checks") else None
-        if checks:
-            targets = targets + [op.inputs[0] for op in checks]
-        key = (tuple(map(id, targets)), tuple((id(t), a.shape) for t, a in feeds.items()))
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            with self._lock:   # one compile per signature, even when threads race to it
-                compiled = self._compiled.get(key)
-                if compiled is None:
-                    compiled = self._compile(targets, feeds)
-                    self._compiled[key] = compiled
-        lowered = compiled.lowered
-        if not compiled.ready:   # variables are never removed from an open session: check until all exist
-            with self._lock:
-                self._check_initialized(lowered)
-            compiled.ready = True
-        variables = self._variables
-        # a GPU run takes the variables' host arrays without syncing them: their values stay on the device
-        states = variables.for_device(lowered.state_names) if compiled.on_gpu else \
-            [variables[name] for name in lowered.state_names]
-        fetch_results = lowered.fetch_results
-        if checks:    # the run works on copies of the variables, committed when the checks pass
-            rollback = not compiled.on_gpu
-            states = [np.array(s, copy=True) for s in states] if rollback else states
-        outputs = compiled.executable([feeds[t] for t in lowered.feed_tensors], states)
-        if checks:
-            fetch_results = fetch_results[:len(leaves)]
-            debugging.verify(checks, [outputs[i] for i in lowered.fetch_results[len(leaves):]])
-            if rollback:
-                for name, state in zip(lowered.state_names, states):
-                    variables[name] = state
-        values = [None if index is None else (outputs[index][()] if outputs[index].ndim == 0 else outputs[index])
-                  for index in fetch_results]
-        if summarize is not None:               # tf.summary hook (see above)
-            values = summarize(values)
-        return values[0] if rebuild is None else rebuild(values)
+        try:   # a run in flight when close() empties the session reports the closed session
+            # --- tf.string hook: a graph with string tensors runs them on the host (jitflow/host_values.py)
+            if options is not host_values.COMPILED_ONLY and self.graph.__dict__.get("_string_ops"):
+                return host_values.run(self, fetches, feed_dict)
+            kind = type(fetches)
+            if kind is Tensor or kind is Operation:          # the common single fetch: no structure to keep
+                leaves, rebuild, summarize = (fetches,), None, None
+            else:
+                leaves, rebuild = _flatten(fetches)
+                # --- tf.summary hook: a SummaryTensor fetch runs as its value tensors; `summarize`
+                # serializes their values to Summary bytes on the host (jitflow/summary.py)
+                leaves, summarize = expand_summary_fetches(leaves)
+            targets = [self._target(x) for x in leaves]
+            feeds = self._convert_feeds(feed_dict) if feed_dict else {}
+            # --- host hooks (tf.data iterators): host-side ops the run needs add their outputs as feeds
+            if self.graph.__dict__.get("_host_hooks"):
+                feeds = host_hooks.run_hooks(self, targets, feeds)
+            # --- tf.debugging.check_numerics hook: checked tensors are fetched too (jitflow/debugging.py)
+            checks = self._numeric_checks(targets, feeds) if self.graph.__dict__.get("_numeric_checks") else None
+            if checks:
+                targets = targets + [op.inputs[0] for op in checks]
+            key = (tuple(map(id, targets)), tuple((id(t), a.shape) for t, a in feeds.items()))
+            compiled = self._compiled.lookup(key)
+            if compiled is None:
+                with self._lock:   # one compile per signature, even when threads race to it
+                    compiled = self._compiled.lookup(key)
+                    if compiled is None:
+                        compiled = self._compile(targets, feeds)
+                        if self._closed:
+                            raise RuntimeError("Attempted to use a closed Session.")
+                        self._compiled.insert(key, compiled)
+            lowered = compiled.lowered
+            if not compiled.ready:   # variables are never removed from an open session: check until all exist
+                with self._lock:
+                    self._check_initialized(lowered)
+                compiled.ready = True
+            variables = self._variables
+            # a GPU run takes the variables' host arrays without syncing them: their values stay on the device
+            states = variables.for_device(lowered.state_names) if compiled.on_gpu else \
+                [variables[name] for name in lowered.state_names]
+            fetch_results = lowered.fetch_results
+            if checks:    # the run works on copies of the variables, committed when the checks pass
+                rollback = not compiled.on_gpu
+                states = [np.array(s, copy=True) for s in states] if rollback else states
+            outputs = compiled.executable([feeds[t] for t in lowered.feed_tensors], states)
+            if checks:
+                fetch_results = fetch_results[:len(leaves)]
+                debugging.verify(checks, [outputs[i] for i in lowered.fetch_results[len(leaves):]])
+                if rollback:
+                    for name, state in zip(lowered.state_names, states):
+                        variables[name] = state
+            values = [None if index is None else (outputs[index][()] if outputs[index].ndim == 0 else outputs[index])
+                      for index in fetch_results]
+            if summarize is not None:               # tf.summary hook (see above)
+                values = summarize(values)
+            return values[0] if rebuild is None else rebuild(values)
+        except Exception:
+            if self._closed:    # closed while this run was in flight: report that, not its fallout
+                raise RuntimeError("Attempted to use a closed Session.") from None
+            raise
 
     def _numeric_checks(self, targets, feeds) -> list:
         """The check_numerics ops this run executes (cached per fetches and fed tensors)."""
@@ -241,8 +254,9 @@ class Session:
             if spec is None:
                 spec = self._feed_spec(key)
             tensor, dtype, static = spec
-            if type(value) is np.ndarray and value.dtype is dtype and value.flags.c_contiguous:
-                array = value
+            if type(value) is np.ndarray and value.dtype is dtype and value.flags.c_contiguous \
+                    and value.flags.aligned:
+                array = value      # already what compiled code reads (runtime/native_arrays.py)
             else:
                 array = _feed_array(tensor, value)
             if static is not None and (len(static) != array.ndim or any(
@@ -274,7 +288,8 @@ class Session:
     def _load_variable(self, variable, value):
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
-        array = np.array(value, dtype=variable.dtype.np)
+        # a fresh C-ordered native copy: compiled code updates it in place through its data pointer
+        array = owned_native_array(value, variable.dtype.np)
         if tuple(array.shape) != tuple(variable.shape.dims):
             raise ValueError(f"Cannot load a value of shape {array.shape} into {variable.name} of shape "
                              f"{variable.shape}")
@@ -313,7 +328,7 @@ def _feed_array(tensor: Tensor, value) -> np.ndarray:
         if raw.dtype == object or raw.dtype.kind in "USVMmc":
             raise TypeError(f"values of numpy dtype {raw.dtype}")
         _check_value_range(raw, np.dtype(tensor.dtype.np))
-        return np.asarray(raw, dtype=tensor.dtype.np, order="C")
+        return native_array(raw, tensor.dtype.np)     # C order, native byte order, aligned
     except (TypeError, ValueError) as exc:
         raise FeedTypeError(None, tensor.op, f"Cannot feed value {_short(value)} to Tensor '{tensor.name}' of "
                             f"dtype {tensor.dtype.name}: {exc}\n  {errors.describe_op(tensor.op)}") from None

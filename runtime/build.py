@@ -14,6 +14,7 @@ from collections import OrderedDict
 import llvmlite  # noqa: F401  (version is part of the key through the target fingerprint)
 
 from jitflow.codegen import cpu
+from jitflow.envvars import env_int
 from jitflow.ir.printer import print_function
 from jitflow.passes import run_pipeline
 from jitflow.passes.schedule import schedule_function
@@ -37,8 +38,8 @@ _key_locks: dict[str, threading.Lock] = {}
 
 
 def _cache_limits() -> tuple[int, int]:
-    return (int(os.environ.get("JITFLOW_MEMORY_CACHE_ENTRIES", "256")),
-            int(os.environ.get("JITFLOW_MEMORY_CACHE_BYTES", str(256 << 20))))
+    return (env_int("JITFLOW_MEMORY_CACHE_ENTRIES", 256, minimum=0),
+            env_int("JITFLOW_MEMORY_CACHE_BYTES", 256 << 20, minimum=0))
 
 
 def _remember(key: str, executable):
@@ -53,6 +54,16 @@ def _remember(key: str, executable):
     while _recent and (len(_recent) > max_entries or _recent_bytes[0] > max_bytes):
         _, old = _recent.popitem(last=False)
         _recent_bytes[0] -= getattr(old, "resident_bytes", 0)
+
+
+def release(executable):
+    """Stops the recently-used LRU from keeping `executable` alive (a Session evicted it): it stays
+    findable while someone still uses it and is freed, with its machine code, when nobody does."""
+    key = getattr(executable, "cache_key", None)
+    with _lock:
+        if key is not None and _recent.get(key) is executable:
+            del _recent[key]
+            _recent_bytes[0] -= getattr(executable, "resident_bytes", 0)
 
 
 def clear_memory_cache():
@@ -129,6 +140,9 @@ def _build(fn, key: str, parts: dict) -> Executable:
     disk = disk_cache()
     stored = disk.load(key) if disk is not None else None
     llvm_ir = optimized_ir = None
+    if stored is not None and not all(name in symbols for name in stored[1].get("imports", ())):
+        disk.discard(key, "it imports symbols this process does not provide")
+        stored = None
     if stored is not None:
         object_code, meta = stored
         imports = tuple(meta.get("imports", ()))

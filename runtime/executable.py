@@ -13,8 +13,10 @@ import numpy as np
 
 from jitflow import errors
 from jitflow.codegen.cpu import BOXED_KINDS, NDARRAY_DATA_OFFSET
+from jitflow.envvars import env_int
 from jitflow.ir.schedule import CONST, OUTPUT, PARAM, VAR
 
+from .checks import check_error, is_check_status
 from .counters import _counters as _COUNTERS
 
 _ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
@@ -36,9 +38,9 @@ if not _check_array_layout():   # pragma: no cover - would need a numpy with ano
 def memory_limit_bytes() -> int:
     """The memory one run may use: physical memory, or the cgroup limit when lower
     (JITFLOW_MEMORY_LIMIT_BYTES overrides both)."""
-    explicit = os.environ.get("JITFLOW_MEMORY_LIMIT_BYTES")
+    explicit = env_int("JITFLOW_MEMORY_LIMIT_BYTES", 0, minimum=0)
     if explicit:
-        return int(explicit)
+        return explicit
     limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
         try:
@@ -142,7 +144,7 @@ class Executable:
 
     def _thread_slots(self):
         """A slot array per thread, with constants and the workspace filled in once."""
-        slots = (ctypes.c_void_p * max(self.n_slots, 1))()
+        slots = (ctypes.c_void_p * (self.n_slots + 1))()   # + the detail word of failed checks (cpu.DETAIL)
         for slot, pointer in self._fixed.items():
             slots[slot] = pointer
         if self._workspace_slot is not None:
@@ -187,7 +189,10 @@ class Executable:
         status = self._entry(local.address)
         _COUNTERS["launches"] += 1
         if status:
-            raise errors.InvalidArgumentError(None, None, STATUS_MESSAGES.get(status, f"kernel status {status}"))
+            if is_check_status(status):
+                raise check_error(self.schedule, status, ctypes.c_int64(slots[self.n_slots] or 0).value)
+            from .status_errors import library_status_error      # names the node and the user's line
+            raise library_status_error(self.schedule, status)
         for index, source in self._aliases:
             outputs[index] = outputs[source].copy()
         return outputs

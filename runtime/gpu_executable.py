@@ -41,7 +41,9 @@ from jitflow import errors
 from jitflow.ir.schedule import CONST, OUTPUT, PARAM, VAR
 
 from . import counters, cuda
+from .checks import check_error, is_check_status
 
+STATUS_BYTES = 16
 STATUS_MESSAGES = {1: "Input is not invertible.", 2: "indices are out of range: an index is not in [0, size of the gathered axis)"}
 
 
@@ -182,9 +184,10 @@ class GpuExecutable:
                 self._pointer[buf.id] = self._alloc(buf.nbytes)
                 self._outputs.append((buf.ref, self._pointer[buf.id], buf.shape, buf.dtype.np, buf.nbytes))
         self._scratch = self._alloc(plan.scratch_bytes) if plan.scratch_bytes else 0
-        self._status = self._alloc(4) if plan.has_status else 0
+        # status word (i32), then the detail word (i64 at +8: a failed check's value, ptx_checks.py)
+        self._status = self._alloc(STATUS_BYTES) if plan.has_status else 0
         if self._status:
-            d.memset(self._status, 4)
+            d.memset(self._status, STATUS_BYTES)
         written = {k.out.id for k in schedule.kernels if k.out.kind == VAR}
         written |= {schedule.value_buffer[id(k.root.node.operands[0])].id for k in schedule.kernels
                     if k.kind == "random"}
@@ -330,12 +333,14 @@ class GpuExecutable:
         return outputs
 
     def _check_status(self):
-        status = np.zeros(1, np.int32)
-        self.driver.to_host(status.ctypes.data, self._status, 4)
+        status = np.zeros(STATUS_BYTES // 4, np.int32)
+        self.driver.to_host(status.ctypes.data, self._status, STATUS_BYTES)
         if status[0]:
-            self.driver.memset(self._status, 4)
-            raise errors.InvalidArgumentError(None, None, STATUS_MESSAGES.get(int(status[0]),
-                                                                                f"kernel status {status[0]}"))
+            self.driver.memset(self._status, STATUS_BYTES)
+            if is_check_status(int(status[0])):
+                raise check_error(self.schedule, int(status[0]), int(status[2:4].view(np.int64)[0]))
+            from .status_errors import library_status_error      # names the node and the user's line
+            raise library_status_error(self.schedule, int(status[0]))
 
     def time_kernels(self, feeds, states, repeat: int = 20) -> float:
         """Seconds per run of the kernels alone (inputs already on the device, no copies), by CUDA events."""

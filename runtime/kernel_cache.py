@@ -9,9 +9,15 @@ a BLAS was linked. Never a Python id, path, line number or timestamp.
 Layout: `$JITFLOW_CACHE_DIR/v1/<key[:2]>/<key>/{kernel.o, meta.json}`. Entries
 are written into a temporary directory and renamed into place (atomic; when two
 processes race, the first rename wins and the other is discarded). On read the
-object's sha256 is checked against meta.json; a corrupt or truncated entry is
-deleted and recompiled with a warning, never a crash. An unwritable cache
-directory disables the disk level for the process, with one warning.
+metadata is checked as strictly as the object: meta.json carries its own sha256
+(`meta_sha256`, over the rest of its canonical JSON) and every field the loader
+uses is type-checked (key, object_sha256, object_bytes, imports, parts); then
+the object's sha256 and size are checked against it. An entry that fails any
+check (bad JSON, valid JSON with damaged or wrongly typed fields, a missing or
+truncated meta.json or kernel.o) is deleted with a warning and recompiled, and
+the fresh build is stored in its place: never a crash, never a loop of
+recompiles that store nothing. An unwritable cache directory disables the disk
+level for the process, with one warning.
 `JITFLOW_CACHE=0` disables it; `JITFLOW_CACHE_DIR` moves it.
 """
 from __future__ import annotations
@@ -76,6 +82,38 @@ def make_key(parts: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
+def meta_digest(meta: dict) -> str:
+    """sha256 of an entry's metadata (canonical JSON), without its own `meta_sha256` field."""
+    body = {k: v for k, v in meta.items() if k != "meta_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _is_hex_digest(value) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def check_meta(meta, key: str):
+    """Raises ValueError unless `meta` is a well-formed, untampered entry's metadata for `key`."""
+    if not isinstance(meta, dict):
+        raise ValueError(f"meta.json holds a {type(meta).__name__}, not an object")
+    if not _is_hex_digest(meta.get("meta_sha256")):
+        raise ValueError("meta.json has no valid meta_sha256")
+    if meta_digest(meta) != meta["meta_sha256"]:
+        raise ValueError("meta.json checksum mismatch")
+    if meta.get("key") != key:
+        raise ValueError("meta.json belongs to another key")
+    if not _is_hex_digest(meta.get("object_sha256")):
+        raise ValueError("object_sha256 is missing or not a sha256")
+    size = meta.get("object_bytes")
+    if type(size) is not int or size < 0:
+        raise ValueError("object_bytes is missing or not a non-negative integer")
+    imports = meta.get("imports", [])
+    if not isinstance(imports, list) or not all(isinstance(name, str) and name for name in imports):
+        raise ValueError("imports is not a list of symbol names")
+    if not isinstance(meta.get("parts", {}), dict):
+        raise ValueError("parts is not an object")
+
+
 class DiskCache:
     def __init__(self, root: Path | None = None):
         self.root = (root or cache_root()) / LAYOUT_VERSION
@@ -85,22 +123,23 @@ class DiskCache:
         return self.root / key[:2] / key
 
     def load(self, key: str):
-        """(object bytes, meta) or None; corrupt entries are removed."""
+        """(object bytes, meta) or None; damaged entries are removed (with a warning)."""
         if not self.usable:
             return None
         entry = self._entry(key)
         meta_path, object_path = entry / "meta.json", entry / "kernel.o"
-        if not meta_path.exists():
-            return None
         try:
-            meta = json.loads(meta_path.read_text())
+            if not meta_path.exists():
+                if entry.exists():      # entries appear whole (rename): a missing meta.json is damage
+                    raise ValueError("meta.json is missing")
+                return None
+            meta = json.loads(meta_path.read_bytes().decode("utf-8"))
+            check_meta(meta, key)
             data = object_path.read_bytes()
-            if hashlib.sha256(data).hexdigest() != meta["object_sha256"] or meta.get("key") != key:
-                raise ValueError("checksum mismatch")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            _warn_once(f"corrupt:{key}", f"jitflow: kernel cache entry {entry} is corrupt or truncated ({exc}); "
-                                         f"recompiling")
-            shutil.rmtree(entry, ignore_errors=True)
+            if len(data) != meta["object_bytes"] or hashlib.sha256(data).hexdigest() != meta["object_sha256"]:
+                raise ValueError("object checksum mismatch")
+        except Exception as exc:        # noqa: BLE001 - whatever is wrong on disk, the cure is a rebuild
+            self.discard(key, f"{type(exc).__name__}: {exc}")
             return None
         try:
             os.utime(meta_path)   # recency for eviction
@@ -108,14 +147,24 @@ class DiskCache:
             pass
         return data, meta
 
+    def discard(self, key: str, reason: str):
+        """Removes a damaged entry (warning once per key) so the next store rewrites it."""
+        entry = self._entry(key)
+        _warn_once(f"corrupt:{key}", f"jitflow: kernel cache entry {entry} is corrupt or truncated ({reason}); "
+                                     f"recompiling")
+        shutil.rmtree(entry, ignore_errors=True)
+
     def store(self, key: str, object_code: bytes, meta: dict) -> bool:
         if not self.usable:
             return False
         entry = self._entry(key)
         if entry.exists():
-            return True
+            if (entry / "meta.json").is_file() and (entry / "kernel.o").is_file():
+                return True
+            shutil.rmtree(entry, ignore_errors=True)     # a damaged leftover: replace it
         meta = dict(meta, key=key, object_sha256=hashlib.sha256(object_code).hexdigest(),
                     object_bytes=len(object_code))
+        meta["meta_sha256"] = meta_digest(meta)
         try:
             entry.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))

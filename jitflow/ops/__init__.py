@@ -2,5 +2,6 @@
 from . import array_extra, elementwise, linalg, random, reduce, shape, shape_dependent, state  # noqa: F401  (registers the ops)
 from . import math_extra  # noqa: F401,E402
 from . import dynamic_shape  # noqa: F401,E402
+from . import checks  # noqa: F401,E402
 from .registry import (EFFECT, ELEMENTWISE, LAYOUT, LIBRARY, RANDOM, REDUCE, SOURCE, OpDef,  # noqa: F401
                        ShapeError, all_ops, define_op, get_op)
