@@ -21,6 +21,11 @@ def _prod(dims) -> int:
     return num_elements(tuple(dims))
 
 
+def _zero_in_memory(dtype) -> str:
+    """A zero as stored in a buffer: bools are i8 in memory (`false` is an i1 literal)."""
+    return "0" if dtype.is_bool else literal(0, dtype)
+
+
 def _function(name, buffers, ret_status=False):
     return FunctionBuilder(name, [f"ptr noalias %b{b.id}" for b in buffers], attrs="nounwind")
 
@@ -87,7 +92,7 @@ def emit_gather(name, schedule, kernel, declarations):
             with fb.if_(fb.assign(f"xor i1 {ok}, true")):
                 fb.store("i32", str(STATUS_BAD_INDEX), status)
                 with fb.loop("0", str(inner), "gz") as i:
-                    fb.store(t, literal(0, out.dtype), fb.gep(t, po, fb.assign(f"add nsw i64 {dst}, {i}")))
+                    fb.store(t, _zero_in_memory(out.dtype), fb.gep(t, po, fb.assign(f"add nsw i64 {dst}, {i}")))
     fb.lines.append(f"  %status.final = load i32, ptr {status}")
     fb.lines.append("  ret i32 %status.final")
     return fb.render(ret="i32"), buffers, True
@@ -109,7 +114,7 @@ def emit_segment_sum(name, schedule, kernel, declarations):
     fb = _function(name, buffers)
     pd, pi, po = f"%b{d_buf.id}", f"%b{i_buf.id}", f"%b{out.id}"
     with fb.loop("0", str(num_elements(out.shape)), "sz") as e:
-        fb.store(t, literal(0, dtype), fb.gep(t, po, e))
+        fb.store(t, _zero_in_memory(dtype), fb.gep(t, po, e))
     with fb.loop("0", str(outer), "so") as o:
         with fb.loop("0", str(m), "sj") as j:
             index = load_index(fb, pi, i_buf.dtype, j)

@@ -3,9 +3,10 @@
   python -m jitflow demo                      the main job (seed programs, regression, timings)
   python -m jitflow cache info | clear        the persistent kernel cache
   python -m jitflow dump SCRIPT.py:FUNCTION   IR, fused kernels, LLVM IR and assembly of a jitted function
-  python -m jitflow bench [--only W1,W4] [--peers numpy|all] [--json PATH]
+  python -m jitflow bench [--only W1,W4,W9] [--peers numpy|all] [--json PATH] [--peer-python tf=PYTHON]
   python -m jitflow fuzz --minutes N [--seed S] [--out DIR] | --replay SEED:INDEX|DIR
-                                              differential fuzzing (jitflow/fuzz.py)
+                                              differential fuzzing (jitflow/fuzz/; the work
+                                              directory is a new temp dir unless --out)
 
 `dump` imports SCRIPT (its `if __name__ == "__main__":` block does not run),
 takes FUNCTION (a function or a `jitflow.jit` function) and example arguments
@@ -91,9 +92,9 @@ def main(argv=None):
     dump = sub.add_parser("dump", help="print IR / LLVM IR / assembly of SCRIPT.py:FUNCTION")
     dump.add_argument("target")
     dump.add_argument("--asm", action="store_true", help="also print the native assembly")
-    sub.add_parser("bench", help="benchmarks W1-W8 against numpy and installed peers (see bench/run.py)",
+    sub.add_parser("bench", help="benchmarks W1-W9 against numpy and installed peers (see bench/run.py)",
                    add_help=False)
-    sub.add_parser("fuzz", help="differential fuzzing against the numpy references (see jitflow/fuzz.py)",
+    sub.add_parser("fuzz", help="differential fuzzing against the numpy references (see jitflow/fuzz/)",
                    add_help=False)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "bench":

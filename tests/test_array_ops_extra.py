@@ -421,3 +421,11 @@ def test_registry_records_match_their_references(dtype):
 
 def test_unsorted_segment_sum_gradient_is_a_gather():
     check_grad(lambda t: tf.unsorted_segment_sum(t, tf.constant([1, 0, 1]), 3), R.standard_normal((3, 2)))
+
+
+def test_gather_of_bool_tensors_compiles():
+    """Regression (fuzzer): the out-of-range zero store wrote an i1 literal into an i8 buffer."""
+    x = tf.placeholder(tf.bool, [None, 3])
+    value = np.array([[1, 0, 1], [0, 1, 0]], bool)
+    with tf.Session() as sess:
+        np.testing.assert_array_equal(sess.run(tf.gather(x, [1, 0]), {x: value}), value[[1, 0]])
