@@ -32,7 +32,7 @@ KERNEL_ATTRS = '"denormal-fp-math-f32"="preserve-sign"'
 
 # libdevice names of the scalar primitives LLVM cannot lower on NVPTX (ScalarLowering.math_functions)
 LIBDEVICE_MATH = {(prim, dtype): f"__nv_{prim}{'f' if dtype == 'float32' else ''}"
-                  for prim in ("exp", "log", "tanh", "pow", "sin", "cos", "tan", "log1p", "expm1")
+                  for prim in ("exp", "log", "tanh", "pow", "sin", "cos", "tan", "log1p", "expm1", "erf")
                   for dtype in ("float32", "float64")}
 
 _lock = threading.Lock()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from jitflow.ir.types import DType, float16, float32, float64
 
 from .llvm_builder import FunctionBuilder, literal, llvm_type
+from . import vector_math
 from jitflow.errors import UnsupportedError
 
 FCMP = {"eq": "oeq", "ne": "une", "lt": "olt", "le": "ole", "gt": "ogt", "ge": "oge"}
@@ -70,6 +71,10 @@ class ScalarLowering:
         a_dtype = arg_dtypes[0] if arg_dtypes else dtype
         if prim not in HALF_NATIVE and (dtype == float16 or float16 in arg_dtypes):
             return self._lower_half(prim, dtype, args, arg_dtypes, attr)
+        if prim in vector_math.PRIMITIVES and (prim, dtype.name) not in self.math_functions:
+            inline = vector_math.lower(self, prim, dtype, args)    # vectorizable transcendental
+            if inline is not None:
+                return inline
         is_float = a_dtype.is_floating
         unsigned = _unsigned(a_dtype)
         if prim in ("add", "sub", "mul"):

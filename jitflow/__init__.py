@@ -19,7 +19,7 @@ from .api.math_ops import (abs, add, add_n, argmax, argmin, cast, div, divide, e
                            negative, not_equal, pow, realdiv, reduce_max, reduce_mean, reduce_min,
                            reduce_prod, reduce_sum, relu, rsqrt, sigmoid, sign, sqrt, square, stop_gradient,
                            subtract, tanh, to_float, to_int32, to_int64, truediv, where)
-from .api.math_extra import (arg_max, arg_min, ceil, cos, count_nonzero, expm1, floor, log1p,  # noqa: F401
+from .api.math_extra import (arg_max, arg_min, ceil, cos, count_nonzero, erf, expm1, floor, log1p,  # noqa: F401
                              reciprocal, reduce_all, reduce_any, reduce_logsumexp, rint, round, sin,
                              squared_difference, tan)
 from . import math  # noqa: F401,E402

@@ -1,5 +1,5 @@
 """`tf.math`: the math functions under their TF 1.x `tf.math.*` names (re-exports only)."""
-from .api.math_extra import (ceil, cos, count_nonzero, expm1, floor, log1p, reciprocal,  # noqa: F401
+from .api.math_extra import (ceil, cos, count_nonzero, erf, expm1, floor, log1p, reciprocal,  # noqa: F401
                              reduce_all, reduce_any, reduce_logsumexp, rint, round, sin, softplus,
                              softsign, squared_difference, tan)
 from .api.math_ops import (abs, add, add_n, argmax, argmin, divide, equal, exp, floordiv, floormod,  # noqa: F401

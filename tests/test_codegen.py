@@ -19,6 +19,14 @@ def test_fused_elementwise_loop_uses_512_bit_vectors():
     assert "zmm" in asm
 
 
+@pytest.mark.skipif(not host_has_avx512(), reason="host CPU has no AVX-512")
+def test_tanh_loop_is_inline_512_bit_vector_code():
+    """tanh is inline polynomial code (codegen/vector_math.py), widened to <16 x float>: no libm call."""
+    ir = tf.jit(tf.tanh).inspect(np.ones(1 << 12, np.float32)).optimized_llvm_ir
+    assert "<16 x float>" in ir
+    assert "@tanhf" not in ir and "@llvm.tanh" not in ir
+
+
 def test_seed_graph_is_one_kernel():
     f = tf.jit(lambda x, y: x * x * y + y + 2)
     x = np.ones((64, 64), np.float32)

@@ -147,7 +147,7 @@ UNARY = {"neg": tf.negative, "abs": tf.abs, "square": tf.square, "relu": tf.nn.r
          # ops/math_extra.py (tests/test_math_extra_ops.py checks their values and TF's kink conventions)
          "sin": tf.sin, "cos": tf.cos, "tan": tf.tan, "log1p": tf.log1p, "expm1": tf.expm1,
          "reciprocal": tf.reciprocal, "elu": tf.nn.elu, "selu": tf.nn.selu, "relu6": tf.nn.relu6,
-         "softplus": tf.nn.softplus, "softsign": tf.nn.softsign}
+         "softplus": tf.nn.softplus, "softsign": tf.nn.softsign, "erf": tf.math.erf}
 
 
 def unary_input(op, shape, rng):

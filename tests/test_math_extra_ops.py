@@ -321,3 +321,12 @@ def test_ptx_with_the_new_ops_assembles():
         assert f"@{name}(" in program.llvm_ir, name
     ok, log = ptx.check_ptx(program.ptx, "sm_90")
     assert ok, log
+
+
+def test_round_of_integers_is_identity_at_the_extremes():
+    """Regression (fuzzer): the numpy reference of round went through float64 and wrapped 2**63 - 1."""
+    from jitflow.ops import get_op
+    big = np.array([2 ** 63 - 1, -2 ** 63, 7], np.int64)
+    np.testing.assert_array_equal(get_op("round").reference(big), big)
+    with tf.Session() as sess:
+        np.testing.assert_array_equal(sess.run(tf.round(tf.constant(big))), big)

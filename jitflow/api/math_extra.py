@@ -20,6 +20,7 @@ round = m._unary("round", "Round")  # noqa: A001   (half to even, as TF)
 rint = m._unary("rint", "Rint")
 log1p = m._unary("log1p", "Log1p")
 expm1 = m._unary("expm1", "Expm1")
+erf = m._unary("erf", "Erf")
 reciprocal = m._unary("reciprocal", "Reciprocal")
 squared_difference = m._binary("squared_difference", "SquaredDifference")
 
@@ -108,6 +109,6 @@ def count_nonzero(input_tensor, axis=None, keepdims=None, dtype=int64, name=None
         return m.reduce_sum(m.cast(nonzero, dtype), axis, keepdims=keep)
 
 
-__all__ = ["sin", "cos", "tan", "floor", "ceil", "round", "rint", "log1p", "expm1", "reciprocal",
+__all__ = ["sin", "cos", "tan", "floor", "ceil", "round", "rint", "log1p", "expm1", "erf", "reciprocal",
            "squared_difference", "elu", "selu", "relu6", "softplus", "softsign", "arg_max", "arg_min",
            "reduce_logsumexp", "reduce_any", "reduce_all", "count_nonzero"]

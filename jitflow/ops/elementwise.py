@@ -163,7 +163,7 @@ ELEMENTWISE_BINARY = ("add", "sub", "mul", "div", "floordiv", "floormod", "pow",
                       "squared_difference")                                   # ops/math_extra.py
 ELEMENTWISE_UNARY = ("neg", "abs", "sign", "square", "relu", "sqrt", "rsqrt", "exp", "log", "tanh",
                      "sigmoid", "logical_not",
-                     "sin", "cos", "tan", "floor", "ceil", "round", "rint", "log1p", "expm1",  # ops/math_extra.py
+                     "sin", "cos", "tan", "floor", "ceil", "round", "rint", "log1p", "expm1", "erf",  # ops/math_extra.py
                      "reciprocal", "elu", "selu", "relu6", "softplus", "softsign")
 
 
