@@ -11,6 +11,7 @@ the slot after the last one, the detail word).
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import time
 import weakref
@@ -66,6 +67,8 @@ class CompiledModule:
 def generate_llvm_ir(schedule: Schedule, blas: bool) -> tuple[str, tuple]:
     declarations: set = set()
     functions, calls = [], []
+    compiled: dict = {}     # canonical kernel text -> the function that has it
+    emitted: dict = {}      # loop kernel signature (loops.loop_kernel_signature) -> (function, info, threads)
     kernels = list(schedule.kernels)
     index = -1
     while kernels:
@@ -81,7 +84,13 @@ def generate_llvm_ir(schedule: Schedule, blas: bool) -> tuple[str, tuple]:
             name = f"k{index}_rows"
             text, buffers, info = loops.emit_row_group(name, schedule, members, declarations)
         elif kernel.kind == "loop":
-            text, buffers, info = loops.emit_loop_kernel(name, schedule, kernel, declarations)
+            prepared = loops.prepare_loop_kernel(schedule, kernel)
+            signature = loops.loop_kernel_signature(kernel, prepared)
+            if signature in emitted:    # the same code over other buffers: no new LLVM text at all
+                same_name, same_info, same_threads = emitted[signature]
+                calls.append((same_name, prepared[2], False, same_info, same_threads))
+                continue
+            text, buffers, info = loops.emit_loop_kernel(name, schedule, kernel, declarations, prepared)
         elif kernel.kind == "reduce":
             text, buffers, *rest = loops.emit_reduce_kernel(name, schedule, kernel, declarations)
             info = rest[0] if rest else None
@@ -104,8 +113,18 @@ def generate_llvm_ir(schedule: Schedule, blas: bool) -> tuple[str, tuple]:
             returns_status = True
         else:
             raise UnsupportedError(f"no CPU kernel for {kernel.root.node.describe()}")
-        functions.append(text)
         threads = _threads_for(info)
+        text = _canonical_kernel(text, name, buffers)
+        key = (text, returns_status, repr(info), threads)
+        if key in compiled:         # the same code over other buffers: call the one function again
+            calls.append((compiled[key], buffers, returns_status, info, threads))
+            if kernel.kind == "loop" and kernel.group is None:
+                emitted[signature] = (compiled[key], info, threads)
+            continue
+        compiled[key] = name
+        if kernel.kind == "loop" and kernel.group is None:
+            emitted[signature] = (name, info, threads)
+        functions.append(text.replace(f"@{KERNEL_NAME}(", f"@{name}("))
         if threads > 1:
             functions.append(_chunk_function(name, buffers))
         calls.append((name, buffers, returns_status, info, threads))
@@ -126,6 +145,27 @@ def generate_llvm_ir(schedule: Schedule, blas: bool) -> tuple[str, tuple]:
             if "@jf_cblas_" in decl:   # resolved to the runtime's BLAS addresses at load time
                 imports.append(decl.split("@")[1].split("(")[0])
     return _with_vector_width("\n".join(parts + functions + [entry])), tuple(sorted(imports))
+
+
+KERNEL_NAME = "jf.kernel"
+_BUFFER_PARAM = re.compile(r"%b(\d+)(?![\w.])")
+
+
+def _canonical_kernel(text: str, name: str, buffers) -> str:
+    """A kernel function's text modulo its name and its buffers' identities (parameters renamed by
+    position), so structurally identical kernels (every layer of an MLP, every piece of a long
+    chain) compare equal and are compiled once; marked noinline so that the optimizer sees many
+    small functions, never one giant entry."""
+    position = {b.id: i for i, b in enumerate(buffers)}
+
+    def rename(match):
+        i = position.get(int(match.group(1)))
+        return match.group(0) if i is None else f"%jf.arg{i}"
+    head, _, body = text.partition("\n")
+    head = head.replace(f"@{name}(", f"@{KERNEL_NAME}(", 1)
+    if ") nounwind {" in head:
+        head = head.replace(") nounwind {", ") noinline nounwind {", 1)
+    return _BUFFER_PARAM.sub(rename, head + "\n" + body)
 
 
 def _with_vector_width(text: str) -> str:

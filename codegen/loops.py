@@ -35,40 +35,70 @@ class ExprBuilder:
         self.buffers_used[buffer.id] = buffer
         return self.s.load(buffer, linear_offset(point, shape))
 
+    @staticmethod
+    def _key(v, point):
+        return (id(v), tuple(Affine.of(p).key() for p in point))
+
     def at(self, v, point):
-        key = (id(v), tuple(Affine.of(p).key() for p in point))
-        if key not in self.memo:
-            self.memo[key] = self._compute(v, point)
+        """The scalar DAG of `v` at `point`: an explicit post-order walk (no recursion, so the depth
+        of a fused chain is unbounded), memoized per (value, point)."""
+        key = self._key(v, point)
+        hit = self.memo.get(key)
+        if hit is not None:
+            return hit
+        stack = [(v, point, key)]
+        while stack:
+            v, point, key = stack[-1]
+            if key in self.memo:
+                stack.pop()
+                continue
+            kind, payload = self._plan(v, point)
+            if kind == "leaf":
+                stack.pop()
+                self.memo[key] = payload()
+                continue
+            missing = [(x, p, k) for x, p in payload for k in (self._key(x, p),) if k not in self.memo]
+            if missing:
+                stack.extend(reversed(missing))
+                continue
+            stack.pop()
+            args = [self.memo[self._key(x, p)] for x, p in payload]
+            if kind == "layout":
+                self.memo[key] = args[0]
+            else:
+                node = v.node
+                self.s.current_point = point
+                self.memo[key] = get_op(node.op).scalar(self.s, node.attrs, *args)
         return self.memo[key]
 
-    def _compute(self, v, point):
+    def _plan(self, v, point):
+        """('leaf', thunk) for a value read or made here, ('elementwise', [(operand, point)...]) or
+        ('layout', [(operand, mapped point)]) for a fused producer."""
         home = self.schedule.value_buffer.get(id(v))
         defining = v is self.kernel.expr and v is self.kernel.root
         if home is not None and not defining:
-            return self.load(home, point, v.shape)
+            return "leaf", lambda: self.load(home, point, v.shape)
         node = v.node
         if node is None:
-            return self.load(home, point, v.shape)
+            return "leaf", lambda: self.load(home, point, v.shape)
         if node.op == "const":
             value = node.attrs["value"]
             if num_elements(value.shape) == 1:
-                return self.s.const(value.reshape(()).item(), v.dtype)
-            return self.load(home, point, v.shape)
+                return "leaf", lambda: self.s.const(value.reshape(()).item(), v.dtype)
+            return "leaf", lambda: self.load(home, point, v.shape)
         if node.op in ("read_var", "assign_var", "assign_add_var", "assign_sub_var"):
             var_home = self.schedule.value_buffer[id(node.operands[0])]
-            return self.load(var_home, point, v.shape)
+            return "leaf", lambda: self.load(var_home, point, v.shape)
         opdef = get_op(node.op)
         if opdef.kind == ELEMENTWISE or (opdef.kind == CHECK and defining):
-            args = [self.at(x, broadcast_index(point, x.shape, v.shape)) for x in node.operands]
-            self.s.current_point = point
-            return opdef.scalar(self.s, node.attrs, *args)
+            return "elementwise", [(x, broadcast_index(point, x.shape, v.shape)) for x in node.operands]
         if opdef.kind == LAYOUT and opdef.index_map is not None:
             x = node.operands[0]
             mapped = opdef.index_map(point, x.shape, node.attrs, v.shape)
             if mapped is None:
                 x_home = self.schedule.value_buffer[id(x)]
-                return self.load(x_home, point, v.shape)  # contiguous: same linear offset
-            return self.at(x, mapped)
+                return "leaf", lambda: self.load(x_home, point, v.shape)  # contiguous: same linear offset
+            return "layout", [(x, mapped)]
         raise RuntimeError(f"value of {node.describe()} has no buffer and cannot be fused")
 
 
@@ -124,29 +154,55 @@ class LoopEmitter:
         return self.fb.gep(llvm_type(buffer.dtype, False), self.ptrs[buffer.id], self.offset(affine))
 
     def value(self, expr) -> str:
-        if id(expr) in self.memo:
-            return self.memo[id(expr)]
+        """The LLVM value of a scalar DAG node: leaves directly, inner nodes by an explicit
+        post-order walk (no recursion on the DAG's depth); each node is emitted once."""
+        hit = self.memo.get(id(expr))
+        if hit is not None:
+            return hit
+        if not expr.args:
+            result = self._leaf(expr)
+            self.memo[id(expr)] = result
+            return result
+        stack = [expr]
+        while stack:
+            top = stack[-1]
+            if id(top) in self.memo:
+                stack.pop()
+                continue
+            if not top.args:
+                stack.pop()
+                # leaves go through value(): a subclass may take a load from a register
+                self.memo[id(top)] = self.value(top)
+                continue
+            missing = [a for a in top.args if id(a) not in self.memo]
+            if missing:
+                stack.extend(reversed(missing))
+                continue
+            stack.pop()
+            args = [self.memo[id(a)] for a in top.args]
+            if top.prim == "check":
+                if self.on_check is None:
+                    raise RuntimeError("a run-time check outside a check kernel")
+                ok, result = args
+                self.on_check(self, ok, result, top.dtype)
+            else:
+                result = self.low.lower(top.prim, top.dtype, args, [a.dtype for a in top.args], top.attr)
+            self.memo[id(top)] = result
+        return self.memo[id(expr)]
+
+    def _leaf(self, expr) -> str:
         fb = self.fb
         if expr.prim == "const":
-            result = literal(expr.attr, expr.dtype)
-        elif expr.prim == "load":
+            return literal(expr.attr, expr.dtype)
+        if expr.prim == "load":
             buf_id, _, affine = expr.attr
             buffer = self.ptrs["buffers"][buf_id]
             mem = llvm_type(buffer.dtype, False)
             raw = fb.load(mem, self.address(buffer, affine))
-            result = fb.assign(f"trunc i8 {raw} to i1") if buffer.dtype.is_bool else raw
-        elif expr.prim == "index":
-            result = self.offset(expr.attr[2])
-        elif expr.prim == "check":
-            if self.on_check is None:
-                raise RuntimeError("a run-time check outside a check kernel")
-            ok, result = (self.value(a) for a in expr.args)
-            self.on_check(self, ok, result, expr.dtype)
-        else:
-            args = [self.value(a) for a in expr.args]
-            result = self.low.lower(expr.prim, expr.dtype, args, [a.dtype for a in expr.args], expr.attr)
-        self.memo[id(expr)] = result
-        return result
+            return fb.assign(f"trunc i8 {raw} to i1") if buffer.dtype.is_bool else raw
+        if expr.prim == "index":
+            return self.offset(expr.attr[2])
+        return self.low.lower(expr.prim, expr.dtype, [], [], expr.attr)
 
     def store(self, buffer, affine: Affine, value: str, update: str = "set"):
         mem = llvm_type(buffer.dtype, False)
@@ -191,18 +247,10 @@ def _ptr_table(buffers):
     return table
 
 
-def emit_loop_kernel(name: str, schedule: Schedule, kernel: Kernel, declarations: set):
+def emit_loop_kernel(name: str, schedule: Schedule, kernel: Kernel, declarations: set, prepared=None):
     """Elementwise kernel (and variable updates): out[i] (op)= expr(i)."""
     shape = kernel.out.shape
-    builder = ExprBuilder(schedule, kernel)
-    point = [Affine.dim(k) for k in range(len(shape))]
-    expr = builder.at(kernel.expr, point)
-    out_affine = linear_offset(point, shape)
-    buffers = dict(builder.buffers_used)
-    buffers[kernel.out.id] = kernel.out
-    buffers = list(buffers.values())
-    affines = [load.attr[2] for load in builder.s.loads] + [out_affine] + _index_affines(builder)
-    groups = plan_groups(shape, affines)
+    expr, out_affine, buffers, groups = prepared or prepare_loop_kernel(schedule, kernel)
     fb = _function(name, buffers, ranged=bool(groups))
     em = LoopEmitter(fb, declarations, _ptr_table(buffers), shape, groups)
     if groups:
@@ -212,6 +260,52 @@ def emit_loop_kernel(name: str, schedule: Schedule, kernel: Kernel, declarations
         _nest(em, 0, lambda: em.store(kernel.out, out_affine, em.value(expr), kernel.update))
     info = RangeInfo(em.group_extent(0), num_elements(shape), True) if groups else None
     return fb.render(), buffers, info
+
+
+def prepare_loop_kernel(schedule: Schedule, kernel: Kernel):
+    """(expr, out_affine, buffers, groups) of an elementwise kernel: its scalar DAG, before any LLVM."""
+    shape = kernel.out.shape
+    builder = ExprBuilder(schedule, kernel)
+    point = [Affine.dim(k) for k in range(len(shape))]
+    expr = builder.at(kernel.expr, point)
+    out_affine = linear_offset(point, shape)
+    buffers = dict(builder.buffers_used)
+    buffers[kernel.out.id] = kernel.out
+    buffers = list(buffers.values())
+    affines = [load.attr[2] for load in builder.s.loads] + [out_affine] + _index_affines(builder)
+    return expr, out_affine, buffers, plan_groups(shape, affines)
+
+
+def loop_kernel_signature(kernel: Kernel, prepared) -> tuple:
+    """Everything the emitted text of a prepared loop kernel depends on, modulo buffer identities
+    (buffers by position): equal signatures give identical functions over other buffers, so codegen
+    emits and compiles the function once. One post-order walk over the DAG."""
+    expr, out_affine, buffers, groups = prepared
+    position = {b.id: i for i, b in enumerate(buffers)}
+    index: dict[int, int] = {}
+    nodes = []
+    stack = [expr]
+    while stack:
+        top = stack[-1]
+        if id(top) in index:
+            stack.pop()
+            continue
+        missing = [a for a in top.args if id(a) not in index]
+        if missing:
+            stack.extend(reversed(missing))
+            continue
+        stack.pop()
+        attr = top.attr
+        if top.prim == "load":
+            attr = (position[attr[0]], attr[1])
+        elif top.prim == "index":
+            attr = attr[1]
+        else:
+            attr = (type(attr).__name__, repr(attr))
+        index[id(top)] = len(nodes)
+        nodes.append((top.prim, top.dtype.name, attr, tuple(index[id(a)] for a in top.args)))
+    return ("loop", kernel.out.shape, kernel.update, position[kernel.out.id], out_affine.key(),
+            tuple(b.dtype.name for b in buffers), tuple(map(tuple, groups)), tuple(nodes))
 
 
 def _index_affines(builder):

@@ -141,6 +141,7 @@ class ScalarBuilder:
     def rint(self, a): return self._node("rint", (a,), a.dtype)      # round half to even
     def log1p(self, a): return self._node("log1p", (a,), a.dtype)    # accurate near 0
     def expm1(self, a): return self._node("expm1", (a,), a.dtype)    # accurate near 0
+    def erf(self, a): return self._node("erf", (a,), a.dtype)
 
     def cmp(self, pred: str, a, b):
         return self._node("cmp", (a, b), bool_, pred)

@@ -203,9 +203,11 @@ class Session:
         return target
 
     def _compile(self, targets, feeds) -> _Compiled:
-        lowered = lower_run(self.graph, targets, feeds)
-        device = self._run_device(targets, feeds)
-        executable = build_executable(lowered.function, device=device)
+        from .runtime.build import gc_paused
+        with gc_paused():       # lowering + compiling: no heap-wide collections (runtime/build.py)
+            lowered = lower_run(self.graph, targets, feeds)
+            device = self._run_device(targets, feeds)
+            executable = build_executable(lowered.function, device=device)
         if device == "gpu" and not isinstance(self._variables, SyncedVariables):
             self._variables = SyncedVariables(self._variables, device_mirror())
         return _Compiled(executable, lowered, on_gpu=device == "gpu")

@@ -3,9 +3,11 @@
 
 Everything without a home is recomputed inside the kernel that reads it, so
 elementwise chains, layout ops and the elementwise producers of a reduction
-fuse into one loop nest. Values get a home when they are fetched, feed a
-library op, are used more than once (unless cheap), or are reductions, library
-or random results. Variable reads alias the variable's buffer; a read that a
+fuse into one loop nest. Values get a home when they feed a library op, are
+reductions, library or random results, or are read by more than one kernel
+(unless cheap to recompute). A value used several times inside ONE kernel
+stays an SSA value there (the loop body computes it once per element), so a
+chain of multi-use elementwise steps is one kernel, not one kernel per step. Variable reads alias the variable's buffer; a read that a
 later kernel would see after an assignment to the same variable is copied at
 the point of the read, so effect order is kept exactly.
 """
@@ -19,6 +21,11 @@ from ..ops.registry import CHECK, ELEMENTWISE, LAYOUT, LIBRARY, RANDOM, REDUCE
 from .row_groups import group_rows
 
 ASSIGN_OPS = ("assign_var", "assign_add_var", "assign_sub_var")
+# most nodes fused into one kernel: a longer chain is stored every MAX_FUSED_NODES nodes, so no loop
+# body grows without bound (LLVM's cost is superlinear in a body's size) and the pieces of a periodic
+# chain are identical kernels that codegen compiles once (60 = 2^2 * 3 * 5: whole periods of most
+# chains)
+MAX_FUSED_NODES = 60
 ALIGN = 64
 
 
@@ -88,8 +95,6 @@ class _Planner:
             return True
         if any(u.op == "reshape" and reshape_is_view_only(u) for u in users):
             return True
-        if len(users) > 1 and not self.is_cheap(node):
-            return True
         return False
 
     def is_cheap(self, node) -> bool:
@@ -99,6 +104,7 @@ class _Planner:
             id(x) in self.home for x in node.operands)
 
     def plan_kernels(self):
+        shared = self.place_shared_values()
         for i, node in enumerate(self.fn.nodes):
             if node.op in ASSIGN_OPS:
                 mode = get_op(node.op).extra["update"]
@@ -107,8 +113,86 @@ class _Planner:
                 continue
             if node.op in ("const", "read_var") or not node.results or not node.results[0].is_tensor:
                 continue
-            if id(node.result) in self.home or self.needs_home(node):
+            if id(node.result) in self.home or self.needs_home(node) or id(node) in shared:
                 self.give_temp_home(node.result)
+
+    def place_shared_values(self) -> set:
+        """ids of the elementwise/layout nodes that need a home because more than one kernel reads
+        them. One reverse walk: each fused value learns the kernel its users end up in; a value
+        whose users all sit in one kernel stays in registers there (when every use reads it at the
+        kernel's own point, so the body computes it once), a value several kernels read is
+        recomputed when cheap and stored otherwise. Linear in the graph."""
+        forced = {id(n) for n in self.fn.nodes if n.results and n.results[0].is_tensor
+                  and n.op not in ("const", "read_var") and n.op not in ASSIGN_OPS and self.needs_home(n)}
+        fetched = {id(v) for v in self.fn.results if v.is_tensor}
+        kernel_of: dict[int, object] = {}     # id(node) -> id of the kernel it is fused into, or MANY
+        size: dict[object, int] = {}          # kernel -> nodes fused into it so far
+        frontier: dict[object, set] = {}      # kernel -> values its fused nodes read, not yet placed
+        plain: dict[int, bool] = {}           # every use reads it at the kernel's iteration point
+        shared: set = set()
+        many = object()
+        for node in reversed(self.fn.nodes):
+            if not node.results or not node.results[0].is_tensor or node.op in ASSIGN_OPS \
+                    or id(node.results[0]) in self.home:
+                continue
+            kind = get_op(node.op).kind
+            if id(node) in forced or kind not in (ELEMENTWISE, LAYOUT):
+                continue
+            v = node.results[0]
+            users = self.uses.get(id(v), [])
+            kernels, is_plain = set(), True
+            for u in users:
+                if id(u) in forced or id(u) in shared or u.op in ASSIGN_OPS or not u.results \
+                        or id(u.results[0]) in self.home or id(u) not in kernel_of:
+                    kernels.add(id(u))      # u is a kernel of its own, reading v at its own point
+                    u_kind = get_op(u.op).kind
+                    is_plain = is_plain and (u.op in ASSIGN_OPS or u_kind in (ELEMENTWISE, REDUCE, CHECK))
+                elif kernel_of[id(u)] is not None:     # None: u itself is dead
+                    kernels.add(kernel_of[id(u)])
+                    is_plain = is_plain and plain[id(u)] and get_op(u.op).kind == ELEMENTWISE
+            if id(v) in fetched:
+                kernels.add(("fetch", id(v)))
+            target = next(iter(kernels), None)
+            for k in kernels:
+                frontier.get(k, set()).discard(id(v))
+            if len(kernels) <= 1 and many not in kernels and (len(users) <= 1 or is_plain) \
+                    and not self.cut_here(size.get(target, 1), frontier.get(target)):
+                kernel_of[id(node)] = target
+                plain[id(node)] = is_plain and kind == ELEMENTWISE
+                if target is not None:
+                    size[target] = size.get(target, 1) + 1
+                    pending = frontier.setdefault(target, set())
+                    pending.update(id(x) for x in node.operands if x.is_tensor and id(x) not in self.home
+                                   and x.node is not None and x.node.op != "const")
+            elif self.is_cheap(node) or self.is_cheap_once_homed(node, forced):
+                kernel_of[id(node)] = many
+                plain[id(node)] = False
+            else:
+                shared.add(id(node))
+        # a layout op of stored values is recomputed by each reader rather than stored (its operands'
+        # homes were not all known yet when the walk reached it)
+        homed = forced | shared
+        for node in self.fn.nodes:
+            if id(node) in shared and get_op(node.op).kind == LAYOUT \
+                    and not get_op(node.op).extra.get("writes_slabs") and id(node.results[0]) not in fetched \
+                    and all(id(x) in self.home or (x.node is not None and id(x.node) in homed)
+                            for x in node.operands):
+                shared.discard(id(node))
+        return shared
+
+    @staticmethod
+    def cut_here(size: int, frontier) -> bool:
+        """A kernel past MAX_FUSED_NODES stores the next value where that value is all it still reads
+        (one buffer, the cut of a chain between two steps); past 4x it stores it anyway."""
+        if size < MAX_FUSED_NODES:
+            return False
+        return not frontier or size >= 4 * MAX_FUSED_NODES
+
+    def is_cheap_once_homed(self, node, forced) -> bool:
+        """is_cheap, counting operands that the planning walk will store (forced homes)."""
+        if get_op(node.op).kind != LAYOUT or get_op(node.op).extra.get("writes_slabs"):
+            return False
+        return all(id(x) in self.home or (x.node is not None and id(x.node) in forced) for x in node.operands)
 
     def give_temp_home(self, v: Value):
         node = v.node
@@ -164,16 +248,36 @@ class _Planner:
         return changed
 
     def same_index_path(self, expr: Value, leaf: Value) -> bool:
-        """True when every fused path from expr to leaf keeps the element index."""
-        if expr is leaf:
-            return True
-        if id(expr) in self.home or expr.node is None or expr.node.op == "const":
-            return True
-        node = expr.node
-        if get_op(node.op).kind != ELEMENTWISE:
-            return not any(self.reaches(x, leaf) for x in node.operands if x.is_tensor)
-        return all(self.same_index_path(x, leaf) if x.shape == expr.shape else not self.reaches(x, leaf)
-                   for x in node.operands if x.is_tensor)
+        """True when every fused path from expr to leaf keeps the element index (one memoized
+        post-order walk over the fused cone: no recursion, no path enumeration)."""
+        reach: dict[int, bool] = {}
+        ok: dict[int, bool] = {}
+        stack = [expr]
+        while stack:
+            v = stack[-1]
+            if id(v) in ok:
+                stack.pop()
+                continue
+            if v is leaf:
+                reach[id(v)], ok[id(v)] = True, True
+                stack.pop()
+                continue
+            if id(v) in self.home or v.node is None or v.node.op == "const":
+                reach[id(v)], ok[id(v)] = False, True
+                stack.pop()
+                continue
+            operands = [x for x in v.node.operands if x.is_tensor]
+            missing = [x for x in operands if id(x) not in ok]
+            if missing:
+                stack.extend(missing)
+                continue
+            stack.pop()
+            reach[id(v)] = any(reach[id(x)] for x in operands)
+            if get_op(v.node.op).kind != ELEMENTWISE:
+                ok[id(v)] = not reach[id(v)]
+            else:
+                ok[id(v)] = all(ok[id(x)] if x.shape == v.shape else not reach[id(x)] for x in operands)
+        return ok[id(expr)]
 
     def reaches(self, v: Value, leaf: Value) -> bool:
         return any(x is leaf for x in self.fused_leaves(v, None))
