@@ -1,13 +1,19 @@
 """Runs the workloads side by side and prints one table per workload.
 
-    python -m jitflow bench [--only W1,W4] [--peers numpy|all|numpy,jax] [--json PATH]
+    python -m jitflow bench [--only W1,W4,W9] [--peers numpy|all|numpy,jax,tf] [--json PATH]
+                            [--peer-python tf=/path/to/python] [--w9-timeout 300]
 
 Each system runs in its own process (TF, JAX and torch thread pools disturb
 each other and jitflow on 2 cores); jitflow and numpy always run. A missing
 peer is skipped with a note. The same run measures the machine's limits
 (triad bandwidth, FMA peak) and W8, the time to the first W4 step in a fresh
-process with a cold and then a warm kernel cache. The JSON file holds, per
-workload and system, the median seconds (and min/max).
+process with a cold and then a warm kernel cache, and W9, compile time as
+graphs grow (compile_time.py: jitflow beside TF1 `tf` and `jax.jit`, one fresh
+process and one timeout per measurement). A peer can run under another Python
+(`--peer-python tf=/opt/tf/bin/python`, repeatable, or the environment variable
+JITFLOW_BENCH_PEER_PYTHON="tf=...,jax=..."), e.g. when TensorFlow lives in its
+own virtual environment. The JSON file holds, per workload and system, the
+median seconds (and min/max), and the W8 and W9 records.
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 WORKLOADS = ("W1", "W2", "W3a", "W3b", "W4", "W5-jit", "W5-session", "W6", "W7")
-PEERS = ("numpy", "jax", "torch")
+PEERS = ("numpy", "jax", "torch")        # peers of W1-W7; W9's are compile_time.PEERS (tf, jax)
 TIME_BUDGET = 1.0          # seconds of timed work per (workload, system), at least MIN_REPEATS runs
 MIN_REPEATS = 5
 
@@ -65,10 +71,10 @@ def worker(system: str, only) -> dict:
     return results
 
 
-def run_system(system: str, only) -> dict:
+def run_system(system: str, only, python: str | None = None) -> dict:
     code = (f"import sys, json; sys.path.insert(0, {str(HERE)!r}); import run; "
             f"print('@@' + json.dumps(run.worker({system!r}, {list(only)!r})))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run([python or sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
     for line in proc.stdout.splitlines():
         if line.startswith("@@"):
             return json.loads(line[2:])
@@ -139,9 +145,15 @@ def print_tables(results: dict, limits: dict):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m jitflow bench")
-    parser.add_argument("--only", default=",".join(WORKLOADS + ("W8",)))
-    parser.add_argument("--peers", default="numpy", help="numpy | all | comma-separated list of numpy,jax,torch")
+    parser.add_argument("--only", default=",".join(WORKLOADS + ("W8", "W9")))
+    parser.add_argument("--peers", default="numpy",
+                        help="numpy | all | comma-separated list of numpy,jax,torch,tf (tf: W9 only)")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--peer-python", action="append", default=[], metavar="NAME=PYTHON",
+                        help="run peer NAME (tf, jax, torch) under another interpreter; repeatable")
+    parser.add_argument("--w9-timeout", type=float, default=None, help="seconds per W9 measurement (300)")
+    parser.add_argument("--w9-chain-ops", default=None, help="W9 chain lengths (default 1000,3000,10000)")
+    parser.add_argument("--w9-cases", default=None, help="W9 case kinds (default chain,mlp,keras)")
     args = parser.parse_args(argv)
     selected = [w.strip() for w in args.only.split(",") if w.strip()]
     if "W5" in selected:
@@ -149,17 +161,22 @@ def main(argv=None):
     if "W3" in selected:
         selected += ["W3a", "W3b"]
     only = [w for w in WORKLOADS if w in selected]
-    peers = PEERS if args.peers == "all" else tuple(p.strip() for p in args.peers.split(",") if p.strip())
     sys.path.insert(0, str(HERE))
+    import compile_time
+    peers = (PEERS + compile_time.PEERS[:1] if args.peers == "all"
+             else tuple(p.strip() for p in args.peers.split(",") if p.strip()))
+    interpreters = compile_time.parse_peer_python(args.peer_python)
     import limits as limit_probe
     print(f"jitflow benchmarks on {platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs), "
           f"python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}")
-    limits = limit_probe.measure()
-    print(f"limits: triad bandwidth {limits['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s, "
-          f"float32 FMA peak {limits['fma_flops_per_s'] / 1e9:.0f} GFLOP/s")
+    limits = {}
+    if only:
+        limits = limit_probe.measure()
+        print(f"limits: triad bandwidth {limits['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s, "
+              f"float32 FMA peak {limits['fma_flops_per_s'] / 1e9:.0f} GFLOP/s")
     results = {}
-    for system in ("jitflow",) + tuple(p for p in peers if p != "jitflow"):
-        results[system] = run_system(system, only)
+    for system in ("jitflow",) + tuple(p for p in peers if p != "jitflow" and p in PEERS) if only else ():
+        results[system] = run_system(system, only, interpreters.get(system))
         if "skipped" in results[system]:
             print(f"note: {results[system]['skipped']}")
     print_tables(results, limits)
@@ -168,10 +185,19 @@ def main(argv=None):
         print(f"\nW8  time to the first W4 step in a fresh process (after `import jitflow`): cold cache "
               f"{format_seconds(w8['cold'])}, warm cache {format_seconds(w8['warm'])}; including the imports: "
               f"{format_seconds(w8['cold_with_import'])} and {format_seconds(w8['warm_with_import'])}")
+    w9 = None
+    if "W9" in selected:
+        w9 = compile_time.run_w9(
+            peers, interpreters, args.w9_timeout or compile_time.DEFAULT_TIMEOUT,
+            kinds=tuple(args.w9_cases.split(",")) if args.w9_cases else compile_time.CASE_KINDS,
+            chain_ops=tuple(int(n) for n in args.w9_chain_ops.split(",")) if args.w9_chain_ops
+            else compile_time.CHAIN_OPS)
+        compile_time.print_w9(w9)
     if args.json:
         payload = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.node(), "limits": limits,
                    "results": {name: {system: r[name] for system, r in results.items()
-                                      if isinstance(r, dict) and name in r} for name in only}, "W8": w8}
+                                      if isinstance(r, dict) and name in r} for name in only}, "W8": w8,
+                   "W9": w9}
         Path(args.json).write_text(json.dumps(payload, indent=1))
         print(f"\nwrote {args.json}")
     return 0

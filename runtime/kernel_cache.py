@@ -3,7 +3,8 @@
 Key parts (each logged in meta.json, so `python -m jitflow cache info` can show
 them): the canonical IR text handed to codegen, the target (triple, CPU name
 and features), the toolchain (llvmlite and LLVM versions), the jitflow version,
-a fingerprint of the compiler's own source (ops, passes, codegen), and whether
+a fingerprint of the installed compiler's code (fingerprint.py: codegen, runtime,
+ops, passes, ir, lowering; found from the imported packages), and whether
 a BLAS was linked. Never a Python id, path, line number or timestamp.
 
 Layout: `$JITFLOW_CACHE_DIR/v1/<key[:2]>/<key>/{kernel.o, meta.json}`. Entries
@@ -34,7 +35,6 @@ from pathlib import Path
 LAYOUT_VERSION = "v1"
 _warned: set = set()
 _lock = threading.Lock()
-_fingerprint: list = []
 
 
 class CacheWarning(UserWarning):
@@ -62,20 +62,9 @@ def cache_root() -> Path:
 
 
 def compiler_fingerprint() -> str:
-    """sha256 over the source of the modules that decide what code is generated."""
-    if not _fingerprint:
-        here = Path(__file__).resolve().parent
-        package = Path(__import__("jitflow").__file__).resolve().parent
-        files = sorted(list((package / "ops").glob("*.py")) + list((package / "passes").glob("*.py"))
-                       + list((package / "ir").glob("*.py")) + list(package.parent.joinpath("codegen").glob("*.py"))
-                       + [here / "build.py", here / "executable.py", package / "framework" / "lowering.py"])
-        digest = hashlib.sha256()
-        for path in files:
-            if path.exists():
-                digest.update(path.name.encode())
-                digest.update(path.read_bytes())
-        _fingerprint.append(digest.hexdigest())
-    return _fingerprint[0]
+    """sha256 over the installed code that decides what is generated (see fingerprint.py)."""
+    from .fingerprint import compiler_fingerprint as fingerprint
+    return fingerprint()
 
 
 def make_key(parts: dict) -> str:
