@@ -16,6 +16,7 @@ import numpy as np
 
 from .api.convert import convert_to_tensor
 from .api.variables import Variable
+from .framework.gc_pause import gc_paused
 from .framework.graph import Tensor
 from .ops import get_op
 
@@ -116,7 +117,7 @@ def gradients(ys, xs, grad_ys=None, name="gradients", stop_gradients=None, coloc
         grad_ys = [grad_ys]
     builder = GradBuilder(graph)
     pending: dict[int, list] = {}
-    with graph.name_scope(name or "gradients"):
+    with gc_paused(), graph.name_scope(name or "gradients"):
         for y, gy in zip(ys, grad_ys):
             if gy is None:
                 if not y.dtype.is_floating:

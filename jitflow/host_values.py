@@ -115,19 +115,26 @@ class _Plan:
         host_ids = {op._id for op in self.host_ops}
         compiled, seen = [], set()
 
+        position = {}                          # id(element) -> its index in `compiled`
+
         def add(op_or_tensor):
             if id(op_or_tensor) not in seen:
                 seen.add(id(op_or_tensor))
+                position[id(op_or_tensor)] = len(compiled)
                 compiled.append(op_or_tensor)
 
-        def add_operation(op):
-            if op._id in host_ids:
-                return
-            if op._op == "no_op" and any(_is_string_op(c) or c._op == "no_op" for c in op.control_inputs):
-                for c in op.control_inputs:      # a group: its members run where they belong
-                    add_operation(c)
-                return
-            add(op)
+        def add_operation(root):
+            # iterative (nested groups can be arbitrarily deep); members keep their left-to-right order
+            stack, visited = [root], set()
+            while stack:
+                op = stack.pop()
+                if op._id in host_ids or op._id in visited:
+                    continue
+                visited.add(op._id)
+                if op._op == "no_op" and any(_is_string_op(c) or c._op == "no_op" for c in op.control_inputs):
+                    stack.extend(reversed(op.control_inputs))   # a group: its members run where they belong
+                    continue
+                add(op)
 
         self.compiled_index = []               # per target: index into the compiled results, or None
         for t in targets:
@@ -138,7 +145,7 @@ class _Plan:
                 self.compiled_index.append(None)
             else:
                 add(t)
-                self.compiled_index.append(compiled.index(t))
+                self.compiled_index.append(position[id(t)])
         for op in self.host_ops:               # numeric ops a string op waits for
             for c in op.control_inputs:
                 add_operation(c)

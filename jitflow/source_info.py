@@ -13,8 +13,15 @@ _OWN_DIRS = tuple(os.path.join(os.path.dirname(_PACKAGE_ROOT), d) + os.sep
                   for d in ("jitflow", "codegen", "runtime"))
 
 
+_OWN_FILES: dict[str, bool] = {}     # filename -> _is_own (a code object's filename never changes)
+
+
 def _is_own(filename: str) -> bool:
-    return os.path.abspath(filename).startswith(_OWN_DIRS) or filename.startswith("<frozen")
+    own = _OWN_FILES.get(filename)
+    if own is None:
+        own = _OWN_FILES[filename] = os.path.abspath(filename).startswith(_OWN_DIRS) or \
+            filename.startswith("<frozen")
+    return own
 
 
 def user_location() -> SourceLoc | None:

@@ -63,8 +63,30 @@ def static_shape_value(t: Tensor):
     return None
 
 
-def _partial(t: Tensor, depth: int):
-    """The flat list of t's element values (int or None), or None when unknown."""
+def _wrap(value, t: Tensor):
+    """`value` wrapped to t's integer width, as the compiled arithmetic computes it (and so that a
+    deep `s = s * s` stays a machine-sized int instead of a number with 2**depth digits)."""
+    if value is None:
+        return None
+    bits = 64 if t.dtype == int64 else 32
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def _partial(t: Tensor, depth: int, memo: dict | None = None):
+    """The flat list of t's element values (int or None), or None when unknown (never mutate it).
+
+    Memoized per (tensor, depth): a shape expression with fan-out (`s = s * s` ...) costs one visit
+    per node and level instead of one per path (2**depth); the depth stays bounded by _MAX_DEPTH."""
+    if memo is None:
+        memo = {}
+    key = (id(t), depth)
+    if key not in memo:
+        memo[key] = _partial_uncached(t, depth, memo)
+    return memo[key]
+
+
+def _partial_uncached(t: Tensor, depth: int, memo: dict):
     if depth > _MAX_DEPTH:
         return None
     op = t.op
@@ -78,11 +100,11 @@ def _partial(t: Tensor, depth: int):
         dims = op.inputs[0].shape.dims
         return None if dims is None else list(dims)
     if kind in ("reshape", "identity", "cast", "ensure_shape"):
-        return _partial(op.inputs[0], depth + 1)
+        return _partial(op.inputs[0], depth + 1, memo)
     if kind == "concat" and all(x.shape.dims is not None and len(x.shape.dims) <= 1 for x in op.inputs):
         out = []
         for x in op.inputs:
-            part = _partial(x, depth + 1)
+            part = _partial(x, depth + 1, memo)
             if part is None:
                 n = x.shape.dims[0] if x.shape.dims else 1
                 if n is None:
@@ -91,22 +113,22 @@ def _partial(t: Tensor, depth: int):
             out.extend(part)
         return out
     if kind == "strided_slice" and len(op.attrs["begin"]) == 1:
-        whole = _partial(op.inputs[0], depth + 1)
+        whole = _partial(op.inputs[0], depth + 1, memo)
         if whole is None:
             return None
         (b,), (s,), (n,) = op.attrs["begin"], op.attrs["stride"], op.attrs["size"]
         return [whole[b + s * i] for i in range(n)]
     if kind in ("mul", "add", "sub", "floordiv"):
-        a, b = (_partial(x, depth + 1) for x in op.inputs)
+        a, b = (_partial(x, depth + 1, memo) for x in op.inputs)
         if a is None or b is None or (len(a) != len(b) and 1 not in (len(a), len(b))):
             return None
         n = max(len(a), len(b))
         a, b = (a * n if len(a) == 1 else a), (b * n if len(b) == 1 else b)
         fn = {"mul": lambda x, y: x * y, "add": lambda x, y: x + y, "sub": lambda x, y: x - y,
               "floordiv": lambda x, y: x // y if y else None}[kind]
-        return [None if x is None or y is None else fn(x, y) for x, y in zip(a, b)]
+        return [None if x is None or y is None else _wrap(fn(x, y), t) for x, y in zip(a, b)]
     if kind == "reduce_prod":
-        whole = _partial(op.inputs[0], depth + 1)
+        whole = _partial(op.inputs[0], depth + 1, memo)
         if whole is None or None in whole:
             return None
         return [int(np.prod(whole, dtype=np.int64))]

@@ -42,6 +42,14 @@ class Dataset:
     def _cardinality(self) -> int:
         return UNKNOWN
 
+    def _card(self) -> int:
+        """`_cardinality()`, computed once (it is fixed when the dataset is built). A transformed
+        dataset asks for its input's when it is built, so a deep chain never recurses here."""
+        value = self.__dict__.get("_card_value")
+        if value is None:
+            value = self.__dict__["_card_value"] = self._cardinality()
+        return value
+
     # --- element description
     @property
     def output_types(self):
@@ -276,6 +284,8 @@ class ZipDataset(Dataset):
                 raise TypeError(f"Dataset.zip: the argument must be a (nested) structure of Datasets, got "
                                 f"{type(d).__name__}")
         self._datasets = leaves
+        for d in leaves:
+            d._card()                  # computed now: a deep chain never recurses
         tree = _graft(outer, [d._tree for d in leaves])
         super().__init__(tree, [t for d in leaves for t in d._types], [s for d in leaves for s in d._shapes])
 
@@ -283,7 +293,7 @@ class ZipDataset(Dataset):
         return list(self._datasets)
 
     def _cardinality(self):
-        values = [d._cardinality() for d in self._datasets]
+        values = [d._card() for d in self._datasets]
         finite = [v for v in values if v >= 0]
         if finite:
             return min(finite)

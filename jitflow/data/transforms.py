@@ -42,6 +42,7 @@ class _Unary(Dataset):
         if not isinstance(input_dataset, Dataset):
             raise TypeError(f"expected a Dataset, got {type(input_dataset).__name__}")
         self._input = input_dataset
+        input_dataset._card()          # computed now, so a deep chain's cardinality never recurses
         super().__init__(input_dataset._tree if tree is None else tree,
                          input_dataset._types if types is None else types,
                          input_dataset._shapes if shapes is None else shapes)
@@ -50,7 +51,7 @@ class _Unary(Dataset):
         return [self._input]
 
     def _cardinality(self):
-        return self._input._cardinality()
+        return self._input._card()
 
 
 def _stack(elements, what="batch"):
@@ -81,7 +82,7 @@ class BatchDataset(_Unary):
         return _arg_tensors(self._batch)
 
     def _cardinality(self):
-        n = self._input._cardinality()
+        n = self._input._card()
         if n < 0 or isinstance(self._batch, Tensor):
             return n if n < 0 else UNKNOWN
         return n // self._batch if self._drop else -(-n // self._batch)
@@ -106,7 +107,7 @@ class UnbatchDataset(_Unary):
         super().__init__(input_dataset, shapes=[None if s is None else s[1:] for s in input_dataset._shapes])
 
     def _cardinality(self):
-        n = self._input._cardinality()
+        n = self._input._card()
         return n if n == INFINITE else UNKNOWN
 
     def _iter(self, ctx):
@@ -178,7 +179,7 @@ class RepeatDataset(_Unary):
         return _arg_tensors(self._repeats)
 
     def _cardinality(self):
-        n = self._input._cardinality()
+        n = self._input._card()
         if isinstance(self._repeats, Tensor):
             return UNKNOWN
         if self._repeats < 0:
@@ -206,7 +207,7 @@ class TakeDataset(_Unary):
         return _arg_tensors(self._n)
 
     def _cardinality(self):
-        n = self._input._cardinality()
+        n = self._input._card()
         if isinstance(self._n, Tensor):
             return UNKNOWN
         if self._n < 0:
@@ -227,7 +228,7 @@ class SkipDataset(_Unary):
         return _arg_tensors(self._n)
 
     def _cardinality(self):
-        n = self._input._cardinality()
+        n = self._input._card()
         if n < 0 or isinstance(self._n, Tensor):
             return n if n < 0 else UNKNOWN
         return 0 if self._n < 0 else max(n - self._n, 0)
@@ -249,7 +250,7 @@ class PrefetchDataset(_Unary):
         self._buffer_size = _count(buffer_size, "buffer_size")
 
     def _iter(self, ctx):
-        return self._input._iter(ctx)
+        return _iter_per_element(self, ctx)
 
 
 class CacheDataset(_Unary):
@@ -282,13 +283,15 @@ class ConcatenateDataset(Dataset):
                             f"{second.output_types}")
         shapes = [_most_specific_compatible(a, b) for a, b in zip(first._shapes, second._shapes)]
         self._parts = (first, second)
+        for part in self._parts:
+            part._card()               # computed now: a deep chain never recurses
         super().__init__(first._tree, first._types, shapes)
 
     def _inputs(self):
         return list(self._parts)
 
     def _cardinality(self):
-        a, b = (d._cardinality() for d in self._parts)
+        a, b = (d._card() for d in self._parts)
         if INFINITE in (a, b):
             return INFINITE
         return a + b if a >= 0 and b >= 0 else UNKNOWN
@@ -318,9 +321,7 @@ class MapDataset(_Unary):
         super().__init__(input_dataset, self._func.tree, self._func.types, self._func.shapes)
 
     def _iter(self, ctx):
-        func = self._func
-        for element in self._input._iter(ctx):
-            yield func(element)
+        return _iter_per_element(self, ctx)
 
 
 class FilterDataset(_Unary):
@@ -336,11 +337,28 @@ class FilterDataset(_Unary):
                              f"{self._func.tree if len(out) != 1 else out[0]}.")
 
     def _cardinality(self):
-        n = self._input._cardinality()
+        n = self._input._card()
         return INFINITE if n == INFINITE else UNKNOWN
 
     def _iter(self, ctx):
-        func = self._func
-        for element in self._input._iter(ctx):
-            if bool(func(element)[0]):
-                yield element
+        return _iter_per_element(self, ctx)
+
+
+def _iter_per_element(top, ctx):
+    """Elements of a run of consecutive map / filter / prefetch stages ending at `top`, produced by ONE
+    loop over the run's source (not one nested generator per stage), so `ds.map(f)` applied thousands
+    of times neither recurses nor pays a generator hop per stage."""
+    stages, source = [], top
+    while isinstance(source, (MapDataset, FilterDataset, PrefetchDataset)):
+        if not isinstance(source, PrefetchDataset):
+            stages.append((isinstance(source, FilterDataset), source._func))
+        source = source._input
+    stages.reverse()
+    for element in source._iter(ctx):
+        for is_filter, func in stages:
+            if not is_filter:
+                element = func(element)
+            elif not bool(func(element)[0]):
+                break
+        else:
+            yield element

@@ -61,20 +61,28 @@ def graph_to_dot(graph=None, name: str = "G") -> str:
         used_ids.add(ident)
         return ident
 
-    def emit(scope, indent):
-        pad = "  " * indent
-        for op in scope.ops:
-            label = _quote(op.name)[:-1] + "\\n" + _quote(op.type)[1:]       # "name\ntype"
-            lines.append(f"{pad}{_quote(op.name)} [label={label}];")
-        for key in sorted(scope.children):
-            child = scope.children[key]
-            lines.append(f"{pad}subgraph {cluster_id(child.path)} {{")
-            lines.append(f"{pad}  label={_quote(child.path)};")
-            lines.append(f'{pad}  style="rounded"; color="#888888";')
-            emit(child, indent + 1)
-            lines.append(f"{pad}}}")
+    def emit(top):
+        # pre-order walk with an explicit stack (deeply nested scopes need no recursion): per child,
+        # its header, its contents, then its closing brace
+        stack = [("scope", top, 1)]
+        while stack:
+            kind, item, indent = stack.pop()
+            pad = "  " * indent
+            if kind == "close":
+                lines.append(f"{pad}}}")
+            elif kind == "open":
+                lines.append(f"{pad}subgraph {cluster_id(item.path)} {{")
+                lines.append(f"{pad}  label={_quote(item.path)};")
+                lines.append(f'{pad}  style="rounded"; color="#888888";')
+            else:
+                for op in item.ops:
+                    label = _quote(op.name)[:-1] + "\\n" + _quote(op.type)[1:]       # "name\ntype"
+                    lines.append(f"{pad}{_quote(op.name)} [label={label}];")
+                for key in sorted(item.children, reverse=True):
+                    child = item.children[key]
+                    stack += [("close", child, indent), ("scope", child, indent + 1), ("open", child, indent)]
 
-    emit(root, 1)
+    emit(root)
     for op in ops:
         for t in op.inputs:
             attrs = f" [label={_quote(':' + str(t.value_index))}]" if t.value_index else ""

@@ -40,6 +40,7 @@ from .. import errors
 from ..ir.core import SourceLoc
 from ..ir.types import EFFECT, DType, EffectType, TensorType, VarType, as_dtype
 from ..ops.registry import all_ops
+from .gc_pause import gc_paused
 
 __all__ = ["GraphSerializationError", "GraphFormatError", "encode_value", "decode_value", "serialize_graph",
            "import_graph"]
@@ -192,6 +193,11 @@ def _decode_loc(data, where):
 # --------------------------------------------------------------------------- export
 def serialize_graph(graph, clear_devices: bool = False) -> dict:
     """The graph section: ops in creation order, the name-uniquifier counts and the graph seed."""
+    with gc_paused():
+        return _serialize_graph(graph, clear_devices)
+
+
+def _serialize_graph(graph, clear_devices: bool) -> dict:
     ops = []
     for op in graph.get_operations():
         attrs = {}
@@ -232,6 +238,13 @@ def _free_name(graph, name: str, taken: set) -> str:
 
 def import_graph(graph, data: dict, prefix: str = "", input_map: dict | None = None,
                  clear_devices: bool = False) -> dict:
+    """`_import_graph` with the cyclic GC paused (framework/gc_pause.py)."""
+    with gc_paused():
+        return _import_graph(graph, data, prefix, input_map, clear_devices)
+
+
+def _import_graph(graph, data: dict, prefix: str = "", input_map: dict | None = None,
+                  clear_devices: bool = False) -> dict:
     """Recreates the ops of a graph section in `graph` under `prefix` (no slash at the end).
 
     Names that clash with ops already in `graph` are made unique (`X` -> `X_1`), as TF's importer does.

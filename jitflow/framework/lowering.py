@@ -19,6 +19,7 @@ from ..ops import get_op
 from ..ops.broadcast import normalize_axes
 from ..ops.dynamic_shape import constant_value
 from ..ops.registry import ELEMENTWISE, LAYOUT, RANDOM, REDUCE, ShapeError
+from .gc_pause import gc_paused
 from .graph import Operation, Tensor
 
 RNG_STATE_SIZE = 3
@@ -66,6 +67,11 @@ def needed_ops(targets, fed: set) -> list[Operation]:
 
 def lower_run(graph, targets, feeds: dict) -> LoweredRun:
     """targets: Tensors and Operations; feeds: {Tensor: numpy array of its dtype}."""
+    with gc_paused():
+        return _lower_run(graph, targets, feeds)
+
+
+def _lower_run(graph, targets, feeds: dict) -> LoweredRun:
     fed = {id(t) for t in feeds}
     ops = needed_ops(targets, fed)
     values: dict[int, Value] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from ..framework.gc_pause import gc_paused
 from ..ir.core import Function
 from .cse import eliminate_common_subexpressions
 from .dce import eliminate_dead_code
@@ -13,6 +14,11 @@ PIPELINE = (("simplify", simplify), ("cse", eliminate_common_subexpressions), ("
 
 
 def run_pipeline(fn: Function, verify: bool = False, timings: dict | None = None) -> Function:
+    with gc_paused():                # whole-function passes allocate per node (framework/gc_pause.py)
+        return _run_pipeline(fn, verify, timings)
+
+
+def _run_pipeline(fn: Function, verify: bool, timings: dict | None) -> Function:
     for name, pass_fn in PIPELINE:
         start = time.perf_counter()
         fn = pass_fn(fn)

@@ -9,11 +9,15 @@ def replace_values(fn: Function, replacement: dict) -> Function:
     if not replacement:
         return fn
 
+    limit = len(replacement)         # a chain longer than the map would be a cycle
+
     def resolve(v):
-        seen = 0
-        while id(v) in replacement and seen < 1000:
+        path = []
+        while id(v) in replacement and len(path) <= limit:
+            path.append(id(v))
             v = replacement[id(v)]
-            seen += 1
+        for key in path[:-1]:
+            replacement[key] = v         # path compression: a long chain is walked once
         return v
     for node in fn.nodes:
         node.operands = [resolve(v) for v in node.operands]

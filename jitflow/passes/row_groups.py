@@ -37,20 +37,27 @@ def _candidate(kernel) -> bool:
 
 
 def _row_wise(planner, kernel, produced: dict, rows: int) -> bool:
-    """True when every read of a group-produced value is an elementwise read of the same row."""
-    ok = True
+    """True when every read of a group-produced value is an elementwise read of the same row.
 
-    def visit(value, exact_rows):
-        nonlocal ok
+    Iterative over the kernel's fused expression (an explicit stack, each (value, exact_rows) pair
+    visited once), so a deep fused chain neither recurses nor re-walks shared subexpressions."""
+    shape = iteration_shape(kernel)
+    stack, seen = [(kernel.expr, True)], set()
+    while stack:
+        value, exact_rows = stack.pop()
+        key = (id(value), exact_rows)
+        if key in seen:
+            continue
+        seen.add(key)
         if id(value) in produced and value is not kernel.root:
-            if not exact_rows or len(value.shape) != len(iteration_shape(kernel)) or value.shape[0] != rows:
-                ok = False
-            return
+            if not exact_rows or len(value.shape) != len(shape) or value.shape[0] != rows:
+                return False
+            continue
         if id(value) in planner.home and not (value is kernel.expr and value is kernel.root):
-            return
+            continue
         node = value.node
         if node is None or node.op == "const":
-            return
+            continue
         opdef = get_op(node.op)
         for operand in node.operands:
             if not operand.is_tensor:
@@ -58,9 +65,8 @@ def _row_wise(planner, kernel, produced: dict, rows: int) -> bool:
             same = exact_rows and opdef.kind == ELEMENTWISE and len(operand.shape) == len(value.shape)
             if kernel.kind == "reduce" and value is kernel.root:
                 same = exact_rows
-            visit(operand, same)
-    visit(kernel.expr, True)
-    return ok
+            stack.append((operand, same))
+    return True
 
 
 def group_rows(planner, ordered):
@@ -75,7 +81,7 @@ def group_rows(planner, ordered):
         current = [kernel] if _candidate(kernel) else []
     if len(current) > 1:
         groups.append(current)
-    removed = set()
+    removed, removed_buffers, readers = set(), set(), None
     for number, members in enumerate(groups):
         rows = iteration_shape(members[0])[0]
         produced, accepted = {}, []
@@ -88,20 +94,55 @@ def group_rows(planner, ordered):
             continue
         for kernel in accepted:
             kernel.group = number
+        if readers is None:
+            readers = _Readers(planner)
+        member_ids = {id(k) for k in accepted}
         for kernel in accepted[:-1]:
-            if _inlinable(planner, kernel, accepted):
+            if _inlinable(kernel, member_ids, readers):
                 del planner.home[id(kernel.root)]
-                planner.buffers.remove(kernel.out)
+                readers.inline(kernel)
+                removed_buffers.add(id(kernel.out))
                 removed.add(id(kernel))
+    if removed_buffers:
+        planner.buffers = [b for b in planner.buffers if id(b) not in removed_buffers]
     return [k for k in ordered if id(k) not in removed]
 
 
-def _inlinable(planner, kernel, members) -> bool:
+class _Readers:
+    """Which kernels load which homed values (`planner.fused_leaves` of every kernel, inverted), kept
+    current as temps are inlined: a reader of an inlined value then loads that value's own leaves.
+    Built once per schedule, so deciding what to inline is linear in the kernels, not quadratic."""
+
+    def __init__(self, planner):
+        self.leaves: dict[int, dict[int, object]] = {}     # id(kernel) -> {id(leaf): leaf}
+        self.readers: dict[int, dict[int, object]] = {}    # id(leaf) -> {id(kernel): kernel}
+        for _, kernel in planner.kernels:
+            leaves = {id(leaf): leaf for leaf in planner.fused_leaves(kernel.expr, kernel.root)}
+            self.leaves[id(kernel)] = leaves
+            for leaf_id in leaves:
+                self.readers.setdefault(leaf_id, {})[id(kernel)] = kernel
+
+    def of(self, value) -> list:
+        return list(self.readers.get(id(value), {}).values())
+
+    def inline(self, kernel):
+        """`kernel.root` lost its home: its readers now evaluate it, loading its leaves instead."""
+        root_id = id(kernel.root)
+        inlined_leaves = self.leaves.get(id(kernel), {})
+        for reader in self.readers.pop(root_id, {}).values():
+            own = self.leaves[id(reader)]
+            own.pop(root_id, None)
+            for leaf_id, leaf in inlined_leaves.items():
+                if leaf is not reader.root:
+                    own[leaf_id] = leaf
+                    self.readers.setdefault(leaf_id, {})[id(reader)] = reader
+
+
+def _inlinable(kernel, member_ids: set, readers: _Readers) -> bool:
     """An elementwise temp that only later members of its group read."""
     if kernel.kind != "loop" or kernel.out.kind != "temp" or kernel.expr is not kernel.root:
         return False
     if get_op(kernel.root.node.op).kind != ELEMENTWISE:
         return False
-    readers = [k for _, k in planner.kernels if k is not kernel and any(
-        leaf is kernel.root for leaf in planner.fused_leaves(k.expr, k.root))]
-    return bool(readers) and all(k in members for k in readers)
+    found = [k for k in readers.of(kernel.root) if k is not kernel]
+    return bool(found) and all(id(k) in member_ids for k in found)

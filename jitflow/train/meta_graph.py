@@ -41,6 +41,7 @@ import warnings
 
 from .. import errors
 from ..api.variables import Variable
+from ..framework.gc_pause import gc_paused
 from ..framework.graph import Graph, Operation, Tensor, get_default_graph
 from ..framework.graph_serialization import (GraphFormatError, GraphSerializationError, decode_value,
                                              encode_value, import_graph, serialize_graph)
@@ -266,7 +267,8 @@ def read_meta_graph_file(filename) -> MetaGraphDef:
 
 def _parse(raw: bytes, where: str) -> dict:
     try:
-        data = json.loads(raw.decode("utf-8"))
+        with gc_paused():                   # a big graph's JSON is millions of objects (framework/gc_pause.py)
+            data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         hint = "" if raw.lstrip()[:1] == b"{" else " (TF's binary MetaGraphDef protobuf files are not " \
                                                           "supported; jitflow reads the .meta files it writes)"
