@@ -220,7 +220,16 @@ def _entry_function(schedule: Schedule, calls) -> str:
         # the slot after the last one: an i64 where a failing check leaves the failing value
         lines.append(f"  %detail = getelementptr inbounds ptr, ptr %slots, i64 {len(schedule.slots)}")
     uses_threads = False
-    for n, (name, buffers, returns_status, info, threads) in enumerate(calls):
+    tables: list[str] = []
+    n = 0
+    while n < len(calls):
+        name, buffers, returns_status, info, threads = calls[n]
+        period, repeats = _call_run(calls, n)
+        if repeats > 1:          # one loop over a table of buffer offsets instead of period * repeats calls
+            lines.extend(_table_loop(n, calls[n:n + period], repeats, calls[n:n + period * repeats], pointers,
+                                     tables))
+            n += period * repeats
+            continue
         args = ", ".join(f"ptr {pointers[b.id]}" for b in buffers)
         if info is not None and threads > 1:
             lines.extend(_parallel_call(n, name, buffers, pointers, info, threads))
@@ -239,13 +248,74 @@ def _entry_function(schedule: Schedule, calls) -> str:
             lines.append(f"ok{n}:")
         else:
             lines.append(f"  call void @{name}({args})")
-    lines += restore + ["  ret i32 0", "}", ""]
+        n += 1
+    lines += restore + ["  ret i32 0", "}", ""] + tables
     if x86:
         lines += ["declare void @llvm.x86.sse.stmxcsr(ptr)", "declare void @llvm.x86.sse.ldmxcsr(ptr)", ""]
     if uses_threads:
         lines += ["declare i32 @pthread_create(ptr, ptr, ptr, ptr)", "declare i32 @pthread_join(i64, ptr)", ""]
     return "\n".join(lines)
 
+
+# ---- repeated groups of calls: a deep chain's entry would otherwise hold one call per kernel -----
+RUN_MIN_REPEATS = 16    # a group of calls repeated this often becomes a loop over an offset table
+RUN_MAX_PERIOD = 4      # groups of up to this many calls (a chain step is often 2 kernels)
+
+
+def _call_shape(call):
+    """What must match for two calls to share a loop: function, kind of call, extent."""
+    name, buffers, returns_status, info, threads = call
+    if returns_status or (info is not None and threads > 1):
+        return None
+    return name, len(buffers), None if info is None else info.extent
+
+
+def _same_call_but_temps(a, b) -> bool:
+    """b runs a's function the same way; arguments differ only where both pass workspace temps."""
+    return _call_shape(a) is not None and _call_shape(a) == _call_shape(b) and all(
+        x.id == y.id or (x.kind == "temp" and y.kind == "temp") for x, y in zip(a[1], b[1]))
+
+
+def _call_run(calls, start) -> tuple:
+    """(period, repeats) of the longest repetition of a group of calls starting at `start`."""
+    best = (1, 1)
+    for period in range(1, RUN_MAX_PERIOD + 1):
+        repeats = 1
+        while start + (repeats + 1) * period <= len(calls) and all(
+                _same_call_but_temps(calls[start + i], calls[start + repeats * period + i]) for i in range(period)):
+            repeats += 1
+        if repeats >= RUN_MIN_REPEATS and period * repeats > best[0] * best[1]:
+            best = (period, repeats)
+    return best
+
+
+def _table_loop(n, group, repeats, calls, pointers, tables) -> list:
+    """`for r in range(repeats): <the group's calls with ws + offsets[r][j]>`, the offsets in a
+    constant table (emitted after the function into `tables`). Keeps the entry small, LLVM linear."""
+    period = len(group)
+    varying = [(i, k) for i, call in enumerate(group) for k in range(len(call[1]))
+               if any(calls[r * period + i][1][k].id != call[1][k].id for r in range(repeats))]
+    row_type = f"[{len(varying)} x i64]"
+    table = f"@jf.run{n}"
+    rows = ", ".join(f"{row_type} [" + ", ".join(f"i64 {calls[r * period + i][1][k].offset}" for i, k in varying)
+                     + "]" for r in range(repeats))
+    tables.append(f"{table} = private unnamed_addr constant [{repeats} x {row_type}] [{rows}]")
+    lines = [f"  %ctr{n} = alloca i64", f"  store i64 0, ptr %ctr{n}", f"  br label %run{n}", f"run{n}:",
+             f"  %i{n} = load i64, ptr %ctr{n}"]
+    for j, _ in enumerate(varying):
+        lines += [f"  %o{n}.{j}.p = getelementptr inbounds [{repeats} x {row_type}], ptr {table}, i64 0, "
+                  f"i64 %i{n}, i64 {j}",
+                  f"  %o{n}.{j} = load i64, ptr %o{n}.{j}.p",
+                  f"  %a{n}.{j} = getelementptr inbounds i8, ptr %ws, i64 %o{n}.{j}"]
+    for i, (name, buffers, _, info, _) in enumerate(group):
+        args = [f"ptr %a{n}.{varying.index((i, k))}" if (i, k) in varying else f"ptr {pointers[b.id]}"
+                for k, b in enumerate(buffers)]
+        tail = f", i64 0, i64 {info.extent}, i32 7" if info is not None else ""
+        lines.append(f"  call void @{name}({', '.join(args)}{tail})")
+    lines += [f"  %i{n}.next = add i64 %i{n}, 1", f"  store i64 %i{n}.next, ptr %ctr{n}",
+              f"  %done{n} = icmp eq i64 %i{n}.next, {repeats}",
+              f"  br i1 %done{n}, label %run{n}.end, label %run{n}", f"run{n}.end:"]
+    return lines
 
 # ---- threads: large loops are split across the cores ------------------------------------------
 PARALLEL_MIN_WORK = 1 << 18   # innermost iterations below which a thread costs more than it saves

@@ -260,9 +260,8 @@ def test_deep_chain_10k_ops_end_to_end():
     np.testing.assert_allclose(gv, want_g, rtol=1e-3)     # float32 rounding of 2,500 products
 
 
-# Over a minute: on 2 cores the front end takes ~1 min for these ~475k graph ops, and at the time of
-# writing codegen/LLVM compile time grows super-linearly (10k ops 2.7 s, 30k ops 41 s), so this runs
-# for many minutes until the compile-time work of issue 16 (item 2) lands. CI runs it (not deselected).
+# About a minute on 2 cores (front end and scheduling of ~475k graph ops; repeated kernel calls run
+# as one loop over an offset table, so LLVM's time stays linear). CI runs it (not deselected).
 @pytest.mark.slow
 def test_deep_chain_100k_ops_end_to_end():
     """A 100,000-op chain builds, differentiates, compiles and runs; value and gradient match numpy."""
@@ -276,4 +275,5 @@ def test_deep_chain_100k_ops_end_to_end():
         yv, gv = sess.run([y, g], {x: xv})
     want_y, want_g = _numpy_chain(xv, steps)
     np.testing.assert_allclose(yv, want_y, rtol=1e-3, atol=1e-3)
-    np.testing.assert_allclose(gv, want_g, rtol=1e-3)
+    # 25,000 float32 factors 1 + ~1e-6 each: a rounding bias of ~6e-8 per factor adds up to ~1.5e-3
+    np.testing.assert_allclose(gv, want_g, rtol=5e-3)
