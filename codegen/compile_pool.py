@@ -3,7 +3,8 @@ native memory on every optimization run, so the leak lives and dies in a recycle
 
 `optimize(text, cpu, features)` -> (optimized IR, object code). Idle workers are kept (at most
 one per CPU) and reused; a worker is replaced after JITFLOW_COMPILE_WORKER_RECYCLE compiles
-(default 200). JITFLOW_COMPILE_WORKER=0 compiles in-process (leaking as llvmlite does). When a
+(default 200); the first JITFLOW_COMPILE_IN_PROCESS_FIRST (16) compiles of a process run in it, so
+short programs do not wait for a worker's start-up. JITFLOW_COMPILE_WORKER=0 compiles in-process (leaking as llvmlite does). When a
 worker cannot be started at all the pool warns once and compiles in-process from then on; a
 worker that dies while compiling (LLVM aborted) is reported as an error naming that, instead of
 taking the user's process down with it.
@@ -87,8 +88,23 @@ def _discard(worker) -> int:
     return code
 
 
+IN_PROCESS_FIRST = 16     # the first compiles of a process run in it: a bounded leak (~16 x 350 KB) that
+                          # spares short programs the worker's start-up (~0.15 s before the first result)
+
+
+def _in_process_turn() -> bool:
+    """True for the first JITFLOW_COMPILE_IN_PROCESS_FIRST (default 16) compiles of this process."""
+    from jitflow.envvars import env_int
+    with _count_lock:
+        _state["in_process"] = _state.get("in_process", 0) + 1
+        return _state["in_process"] <= env_int("JITFLOW_COMPILE_IN_PROCESS_FIRST", IN_PROCESS_FIRST)
+
+
+_count_lock = threading.Lock()
+
+
 def optimize(text: str, cpu: str, features: str) -> tuple[str, bytes]:
-    if not enabled():
+    if not enabled() or _in_process_turn():
         return llvm_worker.optimize(text, cpu, features)
     try:
         worker = _take()

@@ -365,6 +365,7 @@ def test_item7_worker_compiles_the_same_object_code_and_is_recycled(monkeypatch)
     state = cpu._initialize()
     in_process = llvm_worker.optimize(SAMPLE_IR, state["cpu"], state["features"])
     monkeypatch.setenv("JITFLOW_COMPILE_WORKER_RECYCLE", "2")
+    monkeypatch.setenv("JITFLOW_COMPILE_IN_PROCESS_FIRST", "0")     # every compile of this test in a worker
     spawned = compile_pool._state["spawned"]
     results = [compile_pool.optimize(SAMPLE_IR, state["cpu"], state["features"]) for _ in range(4)]
     assert all(r == in_process for r in results)            # identical IR and object bytes
