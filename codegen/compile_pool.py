@@ -97,7 +97,7 @@ def _in_process_turn() -> bool:
     from jitflow.envvars import env_int
     with _count_lock:
         _state["in_process"] = _state.get("in_process", 0) + 1
-        return _state["in_process"] <= env_int("JITFLOW_COMPILE_IN_PROCESS_FIRST", IN_PROCESS_FIRST)
+        return _state["in_process"] <= env_int("JITFLOW_COMPILE_IN_PROCESS_FIRST", IN_PROCESS_FIRST, minimum=0)
 
 
 _count_lock = threading.Lock()
