@@ -151,20 +151,23 @@ def _arg(item, operands):
     return item
 
 
-def resolve_spec(spec, shape, operands=None, op="strided_slice"):
-    """(begin, stride, size, out_shape) of a slice spec on a tensor of this (known) shape."""
-    rank = len(shape)
+def _entries(spec, rank, op):
+    """The spec with its ellipsis (or the implicit trailing one) spelled out as full slices."""
     n_real = sum(1 for e in spec if e[0] in ("index", "slice"))
     if n_real > rank:
         raise ShapeError(f"{op}: too many indices ({n_real}) for a tensor of rank {rank}")
+    full = [["slice", None, None, None]] * (rank - n_real)
     entries = []
     for e in spec:
-        if e[0] == "ellipsis":
-            entries.extend([["slice", None, None, None]] * (rank - n_real))
-        else:
-            entries.append(e)
+        entries.extend(full if e[0] == "ellipsis" else [e])
     if not any(e[0] == "ellipsis" for e in spec):
-        entries.extend([["slice", None, None, None]] * (rank - n_real))
+        entries.extend(full)
+    return entries
+
+
+def resolve_spec(spec, shape, operands=None, op="strided_slice"):
+    """(begin, stride, size, out_shape) of a slice spec on a tensor of this (known) shape."""
+    entries = _entries(spec, len(shape), op)
     begin, stride, size, out_shape = [], [], [], []
     k = 0
     for e in entries:
@@ -197,18 +200,7 @@ def static_spec_shape(spec, dims):
     """The partial static result shape of a slice spec (None for sizes known only at run time)."""
     if dims is None:        # the result's rank depends on the input's (implicit trailing dims): unknown, as in TF
         return None
-    rank = len(dims)
-    n_real = sum(1 for e in spec if e[0] in ("index", "slice"))
-    if n_real > rank:
-        raise ShapeError(f"strided_slice: too many indices ({n_real}) for a tensor of rank {rank}")
-    entries = []
-    for e in spec:
-        if e[0] == "ellipsis":
-            entries.extend([["slice", None, None, None]] * (rank - n_real))
-        else:
-            entries.append(e)
-    if not any(e[0] == "ellipsis" for e in spec):
-        entries.extend([["slice", None, None, None]] * (rank - n_real))
+    entries = _entries(spec, len(dims), "strided_slice")
     out, k = [], 0
     for e in entries:
         if e[0] == "new":
