@@ -37,7 +37,7 @@ class Dataset:
         return []
 
     def _iter(self, ctx):
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must implement _iter (a Dataset subclass)")
 
     def _cardinality(self) -> int:
         return UNKNOWN

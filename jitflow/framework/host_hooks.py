@@ -21,7 +21,7 @@ class HostHook:
     stage = 0
 
     def __call__(self, session, feeds):
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must implement __call__ (a HostHook subclass)")
 
 
 def register(op, hook: HostHook):

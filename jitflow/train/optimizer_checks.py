@@ -40,7 +40,7 @@ def check_apply_gradients_args(grads_and_vars, global_step):
             raise TypeError(f"grads_and_vars must be a list of (gradient, variable) pairs, got {pair!r}")
         g, v = pair
         if not isinstance(v, Variable):
-            raise NotImplementedError(f"Trying to optimize unsupported type {v!r}")
+            raise NotImplementedError(f"Trying to optimize unsupported type {v!r}")   # TF 1.x's exact error
         if g is not None and isinstance(g, Tensor) and g.dtype != v.dtype:
             raise ValueError(f"Gradient {g.name} of dtype {g.dtype.name} does not match variable {v.name} "
                              f"of dtype {v.dtype.name}")
