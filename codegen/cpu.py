@@ -22,7 +22,7 @@ import llvmlite.binding as llvm
 
 from jitflow.ir.schedule import Schedule
 
-from . import array_kernels, checks, library, loops
+from . import array_kernels, checks, library, loops, slab_kernels
 from .loops import PHASE_FINISH, PHASE_INIT, PHASE_MAIN
 from .scalar_llvm import exp_f32_helper, ipow_helper
 from jitflow.errors import UnsupportedError
@@ -95,9 +95,9 @@ def generate_llvm_ir(schedule: Schedule, blas: bool) -> tuple[str, tuple]:
             text, buffers, *rest = loops.emit_reduce_kernel(name, schedule, kernel, declarations)
             info = rest[0] if rest else None
         elif kernel.kind == "concat":
-            text, buffers = loops.emit_concat_kernel(name, schedule, kernel, declarations)
+            text, buffers = slab_kernels.emit_concat_kernel(name, schedule, kernel, declarations)
         elif kernel.kind == "scatter":
-            text, buffers = loops.emit_scatter_kernel(name, schedule, kernel, declarations)
+            text, buffers = slab_kernels.emit_scatter_kernel(name, schedule, kernel, declarations)
         elif kernel.kind == "random":
             text, buffers = library.emit_random(name, schedule, kernel, declarations)
         elif kernel.kind == "check":    # returns its status; also takes the detail word (codegen/checks.py)
