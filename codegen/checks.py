@@ -14,8 +14,7 @@ from __future__ import annotations
 from jitflow.ir.schedule import Kernel, Schedule
 
 from .llvm_builder import FunctionBuilder, llvm_type
-from .loops import ExprBuilder, LoopEmitter, _index_affines, _nest, _ptr_table, plan_groups
-from .scalar import Affine, linear_offset
+from .loops import LoopEmitter, _nest, _ptr_table, prepare_loop_kernel
 
 
 def _as_i64(fb, value: str, dtype) -> str:
@@ -26,17 +25,10 @@ def _as_i64(fb, value: str, dtype) -> str:
 
 
 def prepare(schedule: Schedule, kernel: Kernel):
-    """(shape, expr, out_affine, buffers, groups) of a check kernel (shared with codegen/ptx_checks.py)."""
-    shape = kernel.out.shape
-    builder = ExprBuilder(schedule, kernel)
-    point = [Affine.dim(k) for k in range(len(shape))]
-    expr = builder.at(kernel.expr, point)
-    out_affine = linear_offset(point, shape)
-    buffers = dict(builder.buffers_used)
-    buffers[kernel.out.id] = kernel.out
-    buffers = list(buffers.values())
-    groups = plan_groups(shape, [ld.attr[2] for ld in builder.s.loads] + [out_affine] + _index_affines(builder))
-    return shape, expr, out_affine, buffers, groups
+    """(shape, expr, out_affine, buffers, groups) of a check kernel (shared with codegen/ptx_checks.py):
+    the elementwise kernel's preparation, with its shape."""
+    expr, out_affine, buffers, groups = prepare_loop_kernel(schedule, kernel)
+    return kernel.out.shape, expr, out_affine, buffers, groups
 
 
 def emit_check_kernel(name: str, schedule: Schedule, kernel: Kernel, declarations: set, code: int):
