@@ -103,8 +103,10 @@ def _in_process_turn() -> bool:
 _count_lock = threading.Lock()
 
 
-def optimize(text: str, cpu: str, features: str) -> tuple[str, bytes]:
-    if not enabled() or _in_process_turn():
+def optimize(text: str, cpu: str, features: str, worker_only: bool = False) -> tuple[str, bytes]:
+    """`worker_only`: never in this process (a background compile: LLVM's context is not thread-safe, and
+    the thread that asked must not wait for it)."""
+    if not enabled() or (not worker_only and _in_process_turn()):
         return llvm_worker.optimize(text, cpu, features)
     try:
         worker = _take()
@@ -137,4 +139,13 @@ def shutdown():
         worker.close()
 
 
+def _forget_parent_workers():
+    """In a forked child: the idle workers' pipes belong to the parent; start fresh ones when needed."""
+    global _lock, _count_lock
+    _lock, _count_lock = threading.Lock(), threading.Lock()
+    _idle.clear()
+
+
 atexit.register(shutdown)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parent_workers)

@@ -13,17 +13,18 @@ import time
 import weakref
 from collections import OrderedDict
 
-import llvmlite  # noqa: F401  (version is part of the key through the target fingerprint)
 
 from jitflow.codegen import cpu
 from jitflow.envvars import env_int
 from jitflow.ir.printer import print_function
 from jitflow.passes import run_pipeline
 from jitflow.passes.schedule import schedule_function
+from jitflow.version import __version__
 
-from . import counters
-from .blas import blas_symbols
+from . import counters, thread_budget, tiered_build
+from .blas import blas_symbols, schedule_uses_gemm, warn_gemm_fallback
 from .executable import Executable, check_memory
+from .poly_executable import executable_class   # symbolic dims: one executable for many shapes
 from .kernel_cache import compiler_fingerprint, disk_cache, make_key
 
 # The process-wide memory cache. Every executable still in use (held by a Session or a jit
@@ -77,7 +78,6 @@ def clear_memory_cache():
 
 def key_parts(canonical_ir: str, gpu_arch: str | None = None) -> dict:
     """The cache key's parts; `gpu_arch` (e.g. 'sm_90') keys PTX for that GPU instead of CPU code."""
-    import jitflow
     if gpu_arch is not None:
         from jitflow.codegen import ptx
         target, blas = ptx.target_fingerprint(gpu_arch), False
@@ -85,7 +85,7 @@ def key_parts(canonical_ir: str, gpu_arch: str | None = None) -> dict:
         target, blas = cpu.target_fingerprint(), bool(blas_symbols())
     return {"ir": hashlib.sha256(canonical_ir.encode()).hexdigest(),
             "target": target,
-            "jitflow": jitflow.__version__,
+            "jitflow": __version__,
             "compiler": compiler_fingerprint(),
             "blas": blas}
 
@@ -169,31 +169,47 @@ def _build(fn, key: str, parts: dict) -> Executable:
     schedule = schedule_function(fn)
     check_memory(schedule)          # a run too big for this machine fails here, before codegen
     symbols = blas_symbols()
+    thread_budget.apply_blas_budget()     # one thread budget: BLAS on one thread, once
+    warn_gemm_fallback(not symbols and schedule_uses_gemm(schedule))
     disk = disk_cache()
     stored = disk.load(key) if disk is not None else None
-    llvm_ir = optimized_ir = None
+    llvm_ir = optimized_ir = upgrade = None
     if stored is not None and not all(name in symbols for name in stored[1].get("imports", ())):
         disk.discard(key, "it imports symbols this process does not provide")
         stored = None
+    if stored is not None and stored[1].get("tier") == tiered_build.QUICK and not tiered_build.enabled():
+        stored = None               # a quick-tier entry, and this process compiles fully before running
     if stored is not None:
         object_code, meta = stored
         imports = tuple(meta.get("imports", ()))
         counters.bump("disk_hits")
+        if meta.get("tier") == tiered_build.QUICK:     # its optimized compile never finished: do it here
+            llvm_ir, _ = cpu.generate_llvm_ir(schedule, blas=bool(symbols))
+            upgrade = tiered_build.Upgrade(llvm_ir, imports, key, parts, disk, symbols, len(schedule.kernels))
     else:
         llvm_ir, imports = cpu.generate_llvm_ir(schedule, blas=bool(symbols))
-        compiled = cpu.compile_llvm_ir(llvm_ir, imports)
-        object_code, optimized_ir = compiled.object_code, compiled.optimized_ir
+        quick = tiered_build.compile_quick(llvm_ir, imports) if tiered_build.enabled() else None
+        tier = {}
+        if quick is not None:       # quick-tier code now, optimized code from a background compile
+            upgrade = tiered_build.Upgrade(llvm_ir, imports, key, parts, disk, symbols, len(schedule.kernels))
+            object_code, tier = quick.object_code, {"tier": tiered_build.QUICK}
+            counters.bump("quick_tier_compiles")
+        else:
+            compiled = cpu.compile_llvm_ir(llvm_ir, imports)
+            object_code, optimized_ir = compiled.object_code, compiled.optimized_ir
         counters.bump("compiles")
         counters.bump("compile_seconds", time.perf_counter() - start)
         if disk is not None:
             counters.bump("disk_misses")
-            disk.store(key, object_code, {"parts": parts, "imports": list(imports),
+            disk.store(key, object_code, {"parts": parts, "imports": list(imports), **tier,
                                           "compile_seconds": round(time.perf_counter() - start, 4),
                                           "kernels": len(schedule.kernels)})
     loaded = cpu.LoadedCode(object_code, {name: symbols[name] for name in imports})
-    executable = Executable(schedule, loaded, n_results, llvm_ir, optimized_ir, blas=bool(symbols))
+    executable = executable_class(schedule)(schedule, loaded, n_results, llvm_ir, optimized_ir, blas=bool(symbols))
+    executable.upgrade = upgrade
     executable.function = fn            # printed on demand (inspection), not on the hot path
     executable.cache_key = key
     counters.bump("executables")
     counters.bump("load_seconds", time.perf_counter() - start)
     return executable
+

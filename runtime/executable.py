@@ -12,12 +12,13 @@ import threading
 import numpy as np
 
 from jitflow import errors
-from jitflow.codegen.cpu import BOXED_KINDS, NDARRAY_DATA_OFFSET
 from jitflow.envvars import env_int
 from jitflow.ir.schedule import CONST, OUTPUT, PARAM, VAR
+from jitflow.ir.symdim import is_symbolic
 
 from .checks import check_error, is_check_status
 from .counters import _counters as _COUNTERS
+from .object_layout import BOXED_KINDS, NDARRAY_DATA_OFFSET
 
 _ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
 STATUS_MESSAGES = {1: "Input is not invertible.", 2: "indices are out of range: an index is not in [0, size of the gathered axis)"}
@@ -70,6 +71,8 @@ def check_memory(schedule):
         if key is not None:
             parts[key] += buf.nbytes
     total, limit = sum(parts.values()), memory_limit_bytes()
+    if is_symbolic(total):      # a shape-polymorphic run: its calls size (and fail) allocations per call
+        return
     if total <= limit:
         return
     largest = max(schedule.buffers, key=lambda b: b.nbytes)
@@ -91,6 +94,8 @@ class Executable:
     def __init__(self, schedule, loaded, n_results: int, llvm_ir=None, optimized_ir=None, blas=False):
         self._loaded = loaded                       # keeps the machine code alive
         self._entry = _ENTRY_TYPE(loaded.entry_address)
+        self._retired = []                          # quick-tier code replaced by optimized code (tiered_build.py)
+        self.upgrade = None                         # a pending tiered_build.Upgrade, until installed
         self.n_slots = len(schedule.slots)
         self.workspace_bytes = schedule.workspace_bytes
         self._llvm_ir = llvm_ir
@@ -114,7 +119,8 @@ class Executable:
             elif buf.kind == VAR:
                 self._state_slots.append((buf.ref, slot))
             elif buf.kind == OUTPUT:
-                self._outputs.append((buf.ref, slot, buf.shape, buf.dtype.np, buf.nbytes >= REUSE_MIN_BYTES))
+                self._outputs.append((buf.ref, slot, buf.shape, buf.dtype.np,
+                                      not is_symbolic(buf.shape) and buf.nbytes >= REUSE_MIN_BYTES))
         assert {PARAM, VAR, OUTPUT} == set(BOXED_KINDS)
         self._aliases = sorted(schedule.output_aliases.items())
         self._local = threading.local()
@@ -135,8 +141,23 @@ class Executable:
             self._llvm_ir, _ = cpu.generate_llvm_ir(self.schedule, blas=self._blas)
         return self._llvm_ir
 
+    def install_optimized(self, loaded, optimized_ir: str):
+        """Replaces the quick-tier code by the optimized code (same results, bit for bit); calls already
+        running keep running the old code, which stays loaded."""
+        self._retired.append((self._loaded, self._entry))
+        self._loaded, self._entry = loaded, _ENTRY_TYPE(loaded.entry_address)
+        self._optimized_ir = optimized_ir
+        self.upgrade = None
+
+    def wait_optimized(self, timeout: float | None = None):
+        """Blocks until this executable runs its optimized code (tiered compilation)."""
+        upgrade = self.upgrade
+        if upgrade is not None:
+            upgrade.wait(self, timeout)
+
     @property
     def optimized_ir(self) -> str:
+        self.wait_optimized()
         if self._optimized_ir is None:
             from jitflow.codegen import cpu
             self._optimized_ir = cpu.compile_llvm_ir(self.llvm_ir, ()).optimized_ir
@@ -186,6 +207,8 @@ class Executable:
                 recycled[index] = out
             outputs[index] = out
             slots[slot] = id(out)
+        if self.upgrade is not None:
+            self.upgrade.tick(self)
         status = self._entry(local.address)
         _COUNTERS["launches"] += 1
         if status:

@@ -143,14 +143,21 @@ class DiskCache:
                                      f"recompiling")
         shutil.rmtree(entry, ignore_errors=True)
 
-    def store(self, key: str, object_code: bytes, meta: dict) -> bool:
+    def store(self, key: str, object_code: bytes, meta: dict, replace: bool = False) -> bool:
+        """Writes an entry atomically. A complete entry already there is kept, unless `replace` (the
+        optimized object replacing a quick-tier one, runtime/tiered_build.py): it is moved aside first."""
         if not self.usable:
             return False
         entry = self._entry(key)
         if entry.exists():
-            if (entry / "meta.json").is_file() and (entry / "kernel.o").is_file():
+            if not replace and (entry / "meta.json").is_file() and (entry / "kernel.o").is_file():
                 return True
-            shutil.rmtree(entry, ignore_errors=True)     # a damaged leftover: replace it
+            try:
+                aside = Path(tempfile.mkdtemp(prefix=".old-", dir=entry.parent))
+                os.rename(entry, aside / "entry")
+                shutil.rmtree(aside, ignore_errors=True)
+            except OSError:
+                shutil.rmtree(entry, ignore_errors=True)     # a damaged leftover: replace it
         meta = dict(meta, key=key, object_sha256=hashlib.sha256(object_code).hexdigest(),
                     object_bytes=len(object_code))
         meta["meta_sha256"] = meta_digest(meta)
@@ -173,7 +180,7 @@ class DiskCache:
     def entries(self):
         if not self.root.exists():
             return []
-        return [p for p in self.root.glob("??/*") if p.is_dir() and not p.name.startswith(".tmp-")]
+        return [p for p in self.root.glob("??/*") if p.is_dir() and not p.name.startswith((".tmp-", ".old-"))]
 
     def info(self) -> dict:
         entries = self.entries()
