@@ -8,6 +8,7 @@ import struct
 
 import numpy as np
 
+from jitflow.ir.symdim import NeedsConcreteShape, SymDim
 from jitflow.ir.types import DType
 
 LLVM_TYPES = {"float32": "float", "float64": "double", "int32": "i32", "int64": "i64", "bool": "i8",
@@ -35,6 +36,10 @@ def literal(value, dtype: DType) -> str:
         return float_literal(float(value), dtype)
     if dtype.is_bool:
         return "true" if value else "false"
+    if isinstance(value, SymDim):       # an i64 value defined from the run's dims (codegen/symdims.py)
+        if llvm_type(dtype) != "i64":
+            raise NeedsConcreteShape(f"a symbolic {dtype.name} literal")
+        return str(value)
     return str(int(value))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jitflow.ir.schedule import Kernel, Schedule
+from jitflow.ir.symdim import NeedsConcreteShape, SymDim
 from jitflow.ir.types import num_elements
 from jitflow.ops import get_op
 from jitflow.ops.registry import CHECK, ELEMENTWISE, LAYOUT
@@ -81,15 +82,15 @@ class ExprBuilder:
         node = v.node
         if node is None:
             return "leaf", lambda: self.load(home, point, v.shape)
-        if node.op == "const":
+        opdef = get_op(node.op)
+        if opdef.extra.get("constant"):
             value = node.attrs["value"]
             if num_elements(value.shape) == 1:
                 return "leaf", lambda: self.s.const(value.reshape(()).item(), v.dtype)
             return "leaf", lambda: self.load(home, point, v.shape)
-        if node.op in ("read_var", "assign_var", "assign_add_var", "assign_sub_var"):
+        if opdef.extra.get("reads_var") or "update" in opdef.extra:      # a variable's read or update
             var_home = self.schedule.value_buffer[id(node.operands[0])]
             return "leaf", lambda: self.load(var_home, point, v.shape)
-        opdef = get_op(node.op)
         if opdef.kind == ELEMENTWISE or (opdef.kind == CHECK and defining):
             return "elementwise", [(x, broadcast_index(point, x.shape, v.shape)) for x in node.operands]
         if opdef.kind == LAYOUT and opdef.index_map is not None:
@@ -392,7 +393,11 @@ def emit_reduce_kernel(name: str, schedule: Schedule, kernel: Kernel, declaratio
             with fb.loop("0", str(n_out), "fin") as i:
                 ptr = fb.gep(t, ptrs[out.id], i)
                 value = fb.load(t, ptr)
-                if dtype.is_floating:
+                if isinstance(count, SymDim):     # shape-polymorphic: the run's count (codegen/symdims.py)
+                    if not dtype.is_floating:
+                        raise NeedsConcreteShape("an integer mean over a symbolic count")
+                    result = fb.assign(f"fdiv {t} {value}, {fb.assign(f'sitofp i64 {count} to {t}')}")
+                elif dtype.is_floating:
                     result = fb.assign(f"fdiv {t} {value}, {literal(float(count), dtype)}")
                 else:
                     result = fb.assign(f"sdiv {t} {value}, {max(count, 1)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jitflow.ir.symdim import SymDim
 from jitflow.ir.types import DType, bool_, float32, float64, int64
 
 
@@ -19,7 +20,7 @@ class Affine:
     __slots__ = ("const", "coeffs")
 
     def __init__(self, const: int = 0, coeffs: dict | None = None):
-        self.const = int(const)
+        self.const = const if isinstance(const, SymDim) else int(const)
         self.coeffs = {k: c for k, c in (coeffs or {}).items() if c}
 
     @staticmethod
@@ -28,7 +29,7 @@ class Affine:
 
     @staticmethod
     def of(x) -> "Affine":
-        return x if isinstance(x, Affine) else Affine(int(x))
+        return x if isinstance(x, Affine) else Affine(x if isinstance(x, SymDim) else int(x))
 
     def __add__(self, other):
         other = Affine.of(other)
@@ -99,7 +100,9 @@ class ScalarBuilder:
 
     # --- leaves
     def const(self, value, dtype: DType) -> SExpr:
-        if dtype.is_floating:
+        if isinstance(value, SymDim) and dtype == int64:
+            pass                        # a run-time dim (ops/symbolic.py dim_value)
+        elif dtype.is_floating:
             value = float(value)
         elif dtype.is_bool:
             value = bool(value)

@@ -145,10 +145,12 @@ class Session:
             if checks:
                 targets = targets + [op.inputs[0] for op in checks]
             key = (tuple(map(id, targets)), tuple((id(t), a.shape) for t, a in feeds.items()))
-            compiled = self._compiled.lookup(key)
+            compiled = self._compiled.find(key, targets, feeds)     # exact, then shape-polymorphic
             if compiled is None:
                 with self._lock:   # one compile per signature, even when threads race to it
-                    compiled = self._compiled.lookup(key)
+                    compiled = self._compiled.find(key, targets, feeds)
+                    if compiled is None:    # a shape-polymorphic executable is not an exact entry
+                        compiled = self._compiled.poly.compile(self, targets, feeds)
                     if compiled is None:
                         compiled = self._compile(targets, feeds)
                         if self._closed:

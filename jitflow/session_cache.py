@@ -5,7 +5,9 @@ sizes used to keep every one of them (and its native code) for the Session's lif
 cache is an LRU of `JITFLOW_SESSION_CACHE_SIZE` entries (default 128; `Session(config=
 {"session_cache_size": n})` overrides it per Session). An evicted executable is also released
 from the runtime's process-wide LRU (runtime/build.py `release`), so nothing pins it: its
-machine code is unloaded as soon as no other Session or jit signature uses it.
+machine code is unloaded as soon as no other Session or jit signature uses it. Behind the exact
+signatures sits the table of shape-polymorphic executables (`poly`, jitflow/shape_poly.py): a
+signature missing here may still run compiled code shared by every batch size.
 
 The Session warns once (RuntimeWarning) when it has compiled more than
 `JITFLOW_SESSION_RETRACE_WARNING` (default 64) signatures: each costs a compile. On close,
@@ -21,6 +23,7 @@ from collections import OrderedDict
 
 from .envvars import env_int
 from .runtime import build
+from .shape_poly import PolyTable
 
 DEFAULT_SIZE = 128
 DEFAULT_RETRACE_WARNING = 64
@@ -47,6 +50,12 @@ class SessionCache(OrderedDict):
         self.retrace_warning = env_int("JITFLOW_SESSION_RETRACE_WARNING", DEFAULT_RETRACE_WARNING)
         self._warned = False
         self._lock = threading.Lock()
+        self.poly = PolyTable()     # structure -> shape-polymorphic executable (jitflow/shape_poly.py)
+
+    def find(self, key, targets, feeds):
+        """The exact signature's entry first, then a shape-polymorphic one serving these feeds."""
+        compiled = self.lookup(key)
+        return compiled if compiled is not None else self.poly.find(targets, feeds)
 
     def lookup(self, key):
         compiled = self.get(key)
@@ -84,3 +93,6 @@ class SessionCache(OrderedDict):
         if self.evictions:
             for compiled in entries:
                 build.release(compiled.executable)
+            for executable in self.poly.executables():
+                build.release(executable)
+        self.poly = PolyTable()

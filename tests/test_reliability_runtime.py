@@ -37,6 +37,7 @@ def _expected(a):
 def test_item7_session_cache_is_a_bounded_lru(monkeypatch):
     monkeypatch.setenv("JITFLOW_SESSION_CACHE_SIZE", "4")
     monkeypatch.setenv("JITFLOW_SESSION_RETRACE_WARNING", "1000")
+    monkeypatch.setenv("JITFLOW_SHAPE_POLYMORPHIC", "0")    # exact signatures only (jitflow/shape_poly.py)
     x, y = _softmax_graph()
     build.clear_memory_cache()
     refs = []
@@ -68,6 +69,7 @@ def test_item7_recently_used_entries_stay(monkeypatch):
 
 def test_item7_config_and_retrace_warning(monkeypatch):
     monkeypatch.setenv("JITFLOW_SESSION_RETRACE_WARNING", "3")
+    monkeypatch.setenv("JITFLOW_SHAPE_POLYMORPHIC", "0")    # exact signatures only (jitflow/shape_poly.py)
     x, y = _softmax_graph()
     with tf.Session(config={"session_cache_size": 2}) as sess:
         with pytest.warns(RuntimeWarning, match="JITFLOW_SESSION_CACHE_SIZE"):
@@ -81,7 +83,10 @@ def test_item7_config_and_retrace_warning(monkeypatch):
 def test_item7_close_releases_the_native_code_of_a_churning_session(monkeypatch):
     monkeypatch.setenv("JITFLOW_SESSION_CACHE_SIZE", "3")
     monkeypatch.setenv("JITFLOW_SESSION_RETRACE_WARNING", "1000")
+    monkeypatch.setenv("JITFLOW_SHAPE_POLYMORPHIC", "0")    # a session that churns through exact signatures
     x, y = _softmax_graph()
+    from jitflow.runtime.tiered_build import wait_for_background_compiles
+    wait_for_background_compiles()          # earlier tests' optimized code is not loaded during this one
     build.clear_memory_cache()
     gc.collect()
     base = cpu.live_libraries()
@@ -125,7 +130,7 @@ RSS_SCRIPT = textwrap.dedent("""
 
 def test_item7_two_hundred_shapes_keep_memory_and_cache_bounded(tmp_path):
     env = dict(os.environ, JITFLOW_CACHE_DIR=str(tmp_path), JITFLOW_SESSION_CACHE_SIZE="16",
-               JITFLOW_MEMORY_CACHE_ENTRIES="16")
+               JITFLOW_MEMORY_CACHE_ENTRIES="16", JITFLOW_SHAPE_POLYMORPHIC="0")   # the exact-signature LRU
     proc = subprocess.run([sys.executable, "-c", RSS_SCRIPT], env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -303,7 +308,7 @@ def test_item12_dispatch_code_size_does_not_depend_on_the_thread_count(monkeypat
             np.testing.assert_allclose(r1, np.exp(a * 0.5).sum(1), rtol=1e-4)
             np.testing.assert_allclose(r2, np.tanh(a) + 1.0, rtol=1e-6, atol=1e-6)
             ir = sess.inspect([total, elementwise], {x: a}).llvm_ir
-        assert "pthread_create" in ir
+        assert "jf_pool_run" in ir and "pthread_create" not in ir     # one job of the persistent pool
         sizes[threads] = len(ir.splitlines())
     assert sizes["3"] == sizes["1024"], sizes
     assert timings["1024"] < 20, timings
@@ -366,6 +371,9 @@ def test_item7_worker_compiles_the_same_object_code_and_is_recycled(monkeypatch)
     in_process = llvm_worker.optimize(SAMPLE_IR, state["cpu"], state["features"])
     monkeypatch.setenv("JITFLOW_COMPILE_WORKER_RECYCLE", "2")
     monkeypatch.setenv("JITFLOW_COMPILE_IN_PROCESS_FIRST", "0")     # every compile of this test in a worker
+    from jitflow.runtime.tiered_build import wait_for_background_compiles
+    wait_for_background_compiles()
+    compile_pool.shutdown()                 # no idle workers left from earlier (background) compiles
     spawned = compile_pool._state["spawned"]
     results = [compile_pool.optimize(SAMPLE_IR, state["cpu"], state["features"]) for _ in range(4)]
     assert all(r == in_process for r in results)            # identical IR and object bytes

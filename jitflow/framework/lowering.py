@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import errors
 from ..ir.core import Function, Node, Value
+from ..ir.symdim import is_symbolic
 from ..ir.types import EFFECT, TensorType, VarType, int64, num_elements
 from ..ops import get_op
 from ..ops.broadcast import normalize_axes
@@ -65,13 +66,15 @@ def needed_ops(targets, fed: set) -> list[Operation]:
     return [graph_ops[i] for i in sorted(seen)]
 
 
-def lower_run(graph, targets, feeds: dict) -> LoweredRun:
-    """targets: Tensors and Operations; feeds: {Tensor: numpy array of its dtype}."""
+def lower_run(graph, targets, feeds: dict, feed_shapes: dict | None = None) -> LoweredRun:
+    """targets: Tensors and Operations; feeds: {Tensor: numpy array of its dtype}. `feed_shapes`
+    ({id(Tensor): shape}) overrides fed shapes: symbolic dims (jitflow/ir/symdim.py) make a
+    shape-polymorphic run (jitflow/shape_poly.py)."""
     with gc_paused():
-        return _lower_run(graph, targets, feeds)
+        return _lower_run(graph, targets, feeds, feed_shapes or {})
 
 
-def _lower_run(graph, targets, feeds: dict) -> LoweredRun:
+def _lower_run(graph, targets, feeds: dict, feed_shapes: dict) -> LoweredRun:
     fed = {id(t) for t in feeds}
     ops = needed_ops(targets, fed)
     values: dict[int, Value] = {}
@@ -80,7 +83,7 @@ def _lower_run(graph, targets, feeds: dict) -> LoweredRun:
     consumed = {id(t) for op in ops for t in op.inputs} | {id(t) for t in targets}
     for t, array in feeds.items():
         if id(t) in consumed:
-            p = Value(TensorType(t.dtype, tuple(array.shape)), name=_param_name(t))
+            p = Value(TensorType(t.dtype, tuple(feed_shapes.get(id(t), array.shape))), name=_param_name(t))
             values[id(t)] = p
             params.append(p)
             feed_tensors.append(t)
@@ -217,9 +220,12 @@ def fold_shape_arithmetic(opdef, operands, attrs, types):
         return None
     if len(types) != 1 or not isinstance(types[0], TensorType) or types[0].dtype.is_floating:
         return None
-    if types[0].shape is None or None in types[0].shape or num_elements(types[0].shape) > FOLD_MAX_ELEMENTS:
+    if types[0].shape is None or None in types[0].shape or is_symbolic(types[0].shape) \
+            or num_elements(types[0].shape) > FOLD_MAX_ELEMENTS:
         return None
     if not all(getattr(v, "node", None) is not None and v.node.op == "const" for v in operands):
+        return None
+    if any(is_symbolic(v) for v in attrs.values()):     # a run-time dim (dim_value of a symbolic dim)
         return None
     value = np.asarray(opdef.reference(*(v.node.attrs["value"] for v in operands), **attrs))
     value = np.array(value.astype(types[0].dtype.np).reshape(types[0].shape), order="C")

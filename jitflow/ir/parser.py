@@ -4,23 +4,26 @@ This module owns the hand-written tokenizer (`tokenize`) and the
 recursive-descent parser.  `print(parse(print(fn))) == print(fn)` for
 every attribute kind the printer supports.  Errors raise `IRParseError` naming
 the line and column and what was expected there.  Op names are checked against
-`known_ops` (by default the op registry, looked up when a parse starts).
+`known_ops`, a container of op names passed in by the caller; when none is passed, the
+table `jitflow.ops` registered with `set_default_op_table` (this package imports nothing
+of the project).
 """
 from __future__ import annotations
 
 import ast
 import base64
 import binascii
-import importlib
+import re
 import warnings
 from typing import NamedTuple
 
 import numpy as np
 
 from .core import Function, Module, Node, SourceLoc, Value
+from .symdim import parse as parse_dim
 from .types import EFFECT, TensorType, VarType, dtype_from_short, num_elements
 
-_PUNCT = set("()[]{}<>,:=?-")
+_PUNCT = set("()[]{}<>,:=?-*+")   # * and +: symbolic dims (784*s0+16)
 _WORD_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _DIGITS = set("0123456789")
 _NUMBER_CHARS = (_WORD_CHARS - {"_"}) | {"."}     # a malformed number is one token
@@ -133,15 +136,26 @@ def _scan_string(text: str, pos: int, fail) -> tuple[str, int]:
     return value, end + 1
 
 
-def _known_ops_from_registry():
-    """The op registry's names; imported at call time so jitflow.ir stays a leaf package."""
-    return importlib.import_module(__package__.rsplit(".", 1)[0] + ".ops").all_ops()
+_default_op_table: list = []      # [the registry's table], set by jitflow.ops.registry
+
+
+def set_default_op_table(table) -> None:
+    """The op names a parse checks against when the caller passes no `known_ops` (the op registry
+    hands its table over here when it is imported)."""
+    _default_op_table[:] = [table]
+
+
+def _default_known_ops():
+    if not _default_op_table:
+        raise TypeError("parsing IR needs `known_ops` (a container of op names): none was passed and no op "
+                        "table is registered (import jitflow.ops registers the op registry)")
+    return _default_op_table[0]
 
 
 class _Parser:
     def __init__(self, text: str, known_ops):
         self.tokens, self.i = tokenize(text), 0
-        self.known_ops = _known_ops_from_registry() if known_ops is None else known_ops
+        self.known_ops = _default_known_ops() if known_ops is None else known_ops
         self.values: dict[str, Value] = {}
 
     # ---- token helpers -------------------------------------------------------------
@@ -271,11 +285,30 @@ class _Parser:
                 self.error(first, f"{len(names)} result names but {len(types)} result types")
         elif self.at("PUNCT", ":"):
             self.error(self.peek(), "a node without result names cannot have result types")
-        loc, scope = _parse_location(self.end_of_line("after the node"))
+        regions = ()
+        if self.accept("IDENT", "regions"):      # structured control flow (ir/regions.py)
+            self.punct("{", "after 'regions'")
+            loc, scope = _parse_location(self.end_of_line("after 'regions {'"))
+            regions = self.region_functions()
+        else:
+            loc, scope = _parse_location(self.end_of_line("after the node"))
         node = Node(op.text, operands, attrs, types, loc=loc, scope=scope)
+        node.regions = regions
         for token, value in zip(names, node.results):
             self.define(token, value)
         return node
+
+    def region_functions(self) -> tuple:
+        """The nested `func` blocks of a region op, up to its closing '}'; each has its own names."""
+        outer, regions = self.values, []
+        self.skip_blank_lines()
+        while self.at("IDENT", "func"):
+            regions.append(self.function())
+            self.skip_blank_lines()
+        self.values = outer
+        self.punct("}", "to close the regions")
+        self.end_of_line("after the regions' '}'")
+        return tuple(regions)
 
     # ---- types -----------------------------------------------------------------------
     def type(self):
@@ -306,10 +339,26 @@ class _Parser:
         token = self.next()
         if token.kind == "PUNCT" and token.text == "?" and not known:
             return None
-        if token.kind == "INT" and not token.text.startswith("-"):
+        if token.kind == "INT" and not token.text.startswith("-") and not self._dim_continues():
             return int(token.text)
+        if token.kind in ("INT", "IDENT") and (token.kind == "INT" or re.fullmatch(r"s\d+", token.text)):
+            return self.symbolic_dim(token)
         self.error(token, f"expected a dimension ({'a size' if known else 'a size or ?'}), "
                           f"got {token.describe()}")
+
+    def _dim_continues(self) -> bool:
+        nxt = self.peek()
+        return (nxt.kind == "PUNCT" and nxt.text in "*+-") or (nxt.kind == "INT" and nxt.text.startswith("-"))
+
+    def symbolic_dim(self, first):
+        """A symbolic dim (jitflow/ir/symdim.py): tokens up to the next ',' or ']'."""
+        text = first.text
+        while self._dim_continues() or (text[-1] in "*+-" and self.peek().kind in ("INT", "IDENT")):
+            text += self.next().text
+        try:
+            return parse_dim(text)
+        except ValueError:
+            self.error(first, f"expected a dimension, got '{text}'")
 
     # ---- attributes ------------------------------------------------------------------
     def attrs(self) -> dict:
@@ -340,6 +389,13 @@ class _Parser:
             return tuple(self.items(self.attr_value, "]", "in the list"))
         if kind == "IDENT" and text in words:
             return words[text]
+        if kind == "IDENT" and text == "sym" and self.peek().kind == "PUNCT" and self.peek().text == ":":
+            self.punct(":", "after 'sym'")
+            dim = self.next()
+            try:
+                return parse_dim(dim.text)
+            except ValueError:
+                self.error(dim, f"expected a symbolic dimension, got {dim.describe()}")
         if kind == "IDENT" and text == "dtype":
             self.punct(":", "after 'dtype'")
             return self.dtype()
@@ -408,7 +464,8 @@ def _require_text(text):
 
 
 def parse_module(text: str, known_ops=None) -> Module:
-    """Parses zero or more functions.  `known_ops`: a container of op names (default: the registry)."""
+    """Parses zero or more functions.  `known_ops`: a container of op names (default: the table the op
+    registry registered, `set_default_op_table`)."""
     _require_text(text)
     return _Parser(text, known_ops).module()
 

@@ -25,6 +25,8 @@ from collections import Counter
 import numpy as np
 
 from .core import Function, Module, Node, Value
+from .regions import format_region_node
+from .symdim import SymDim
 from .types import DType, EffectType, as_dtype, shape_str
 
 DENSE_LIMIT = 16        # arrays with more elements print as blob<...> / sha256<...>
@@ -160,6 +162,8 @@ def format_attr(value, canonical: bool = False) -> str:
         return f"dtype:{as_dtype(value).short}"
     if isinstance(value, (int, np.integer)):
         return str(int(value))
+    if isinstance(value, SymDim):
+        return f'sym:"{value.text}"'
     if isinstance(value, (float, np.floating)):
         return format_float(float(value))
     if isinstance(value, str):
@@ -227,6 +231,12 @@ def print_function(fn: Function, locations: bool = True, canonical: bool = False
     results = ", ".join(str(v.type) for v in fn.results)
     lines = [f"func {format_function_name(fn.name)}({params}) -> ({results}) {{"]
     for node in fn.nodes:
+        if getattr(node, "regions", ()):     # structured control flow: nested blocks (ir/regions.py)
+            comment = location_comment(node) if locations and not canonical else ""
+            lines.extend(INDENT + line for line in format_region_node(
+                node, format_node(node, name, False, canonical), comment, print_function, INDENT, locations,
+                canonical))
+            continue
         lines.append(INDENT + format_node(node, name, locations, canonical))
     ret = "return"
     if fn.results:

@@ -131,7 +131,8 @@ Shape = tuple  # tuple[int | None, ...]
 
 
 def shape_str(shape: Shape) -> str:
-    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+    # a symbolic dim (jitflow/ir/symdim.py) prints as its expression: [s0,784]
+    return "[" + ",".join("?" if d is None else getattr(d, "text", None) or str(d) for d in shape) + "]"
 
 
 def is_fully_defined(shape: Shape) -> bool:
@@ -178,16 +179,3 @@ class EffectType:
 
 
 EFFECT = EffectType()
-
-
-def python_scalar_dtype(value) -> DType:
-    """TF 1.x rules for Python values with no dtype: float -> float32, int -> int32."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool_
-    if isinstance(value, (int, np.integer)) and not isinstance(value, np.integer):
-        return int32
-    if isinstance(value, float):
-        return float32
-    if isinstance(value, np.generic):
-        return as_dtype(value.dtype)
-    raise TypeError(f"not a scalar: {value!r}")

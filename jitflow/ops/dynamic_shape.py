@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir.symdim import NeedsConcreteShape, SymDim, provably_le
 from ..ir.types import INTS, NUMERIC, TensorType, int32
 from .broadcast import check_dtype, fmt_shape
 from .registry import SOURCE, ShapeError, define_op as _define_op
@@ -179,14 +180,18 @@ def resolve_spec(spec, shape, operands=None, op="strided_slice"):
             start, stop, step = (_arg(v, operands) if v is not None else None for v in e[1:])
             if step == 0:
                 raise ShapeError(f"{op}: slice step cannot be zero")
-            start, stop, step = slice(start, stop, step).indices(d)
-            n = len(range(start, stop, step))
+            start, stop, step = slice(start, stop, step).indices(d) if not isinstance(d, SymDim) else \
+                _symbolic_slice(start, stop, step, d)
+            n = stop - start if isinstance(d, SymDim) else len(range(start, stop, step))
             begin.append(start if n else 0)
             stride.append(step)
             size.append(n)
             out_shape.append(n)
         else:
             j = _arg(e[1], operands)
+            if isinstance(d, SymDim) and not (provably_le(0, j) and provably_le(j + 1, d) or
+                                              provably_le(-j, d) and j < 0):
+                raise NeedsConcreteShape(f"{op}: index {j} of a dimension of size {d.text}")
             if not -d <= j < d:
                 raise ShapeError(f"{op}: index {j} is out of bounds for dimension {k} with size {d}")
             begin.append(j % d)
@@ -194,6 +199,22 @@ def resolve_spec(spec, shape, operands=None, op="strided_slice"):
             size.append(1)
         k += 1
     return tuple(begin), tuple(stride), tuple(size), tuple(out_shape)
+
+
+def _symbolic_slice(start, stop, step, d):
+    """slice(start, stop, step).indices(d) for a symbolic d (shape-polymorphic runs), when the answer
+    is the same for every value of d; else NeedsConcreteShape."""
+    if step not in (None, 1):
+        raise NeedsConcreteShape(f"a slice with step {step} of a dimension of size {d.text}")
+    bounds = []
+    for value, default in ((start, 0), (stop, d)):
+        value = default if value is None else (value + d if value < 0 else value)
+        if not (provably_le(0, value) and provably_le(value, d)):
+            raise NeedsConcreteShape(f"a slice bound of a dimension of size {d.text}")
+        bounds.append(value)
+    if not provably_le(bounds[0], bounds[1]):
+        raise NeedsConcreteShape(f"a slice of a dimension of size {d.text}")
+    return bounds[0], bounds[1], 1
 
 
 def static_spec_shape(spec, dims):

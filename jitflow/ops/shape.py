@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir.types import TensorType
+from ..ir.symdim import SymDim, is_symbolic
+from ..ir.types import TensorType, num_elements
 from .broadcast import broadcast_shapes, fmt_shape, same_dtype
 from .registry import ELEMENTWISE, LAYOUT, ShapeError, define_op
 
@@ -21,7 +22,7 @@ def resolve_reshape(in_shape, target, op="reshape", copy_dims=None):
     of a tensor with unknown dims): for each result dim the input dim it copies, or -1; those dims are
     taken from the input once it is known, so an empty input still reshapes (a -1 cannot be inferred
     from 0 elements)."""
-    target = tuple(int(d) if d is not None else -1 for d in target)
+    target = tuple(-1 if d is None else d if isinstance(d, SymDim) else int(d) for d in target)
     if copy_dims:
         target = tuple(in_shape[c] if d == -1 and c >= 0 and in_shape[c] is not None else d
                        for d, c in zip(target, copy_dims))
@@ -34,8 +35,11 @@ def resolve_reshape(in_shape, target, op="reshape", copy_dims=None):
         raise ShapeError(f"{op}: invalid shape {target}")
     if any(d is None for d in in_shape):
         return tuple(None if d == -1 else d for d in target)
-    total = int(np.prod(in_shape, dtype=np.int64))
-    prod_known = int(np.prod(known, dtype=np.int64))
+    if is_symbolic(in_shape) or is_symbolic(known):    # a shape-polymorphic run (jitflow/ir/symdim.py)
+        total, prod_known = num_elements(in_shape), num_elements(known)
+    else:
+        total = int(np.prod(in_shape, dtype=np.int64))
+        prod_known = int(np.prod(known, dtype=np.int64))
     if -1 in target:
         if prod_known == 0 or total % prod_known:
             raise ShapeError(f"{op}: cannot reshape a tensor with {total} elements to shape "
@@ -69,7 +73,7 @@ def _reshape_reference(x, shape, copy_dims=None):
 
 
 reshape = define_op("reshape", LAYOUT, _reshape_infer, reference=_reshape_reference,
-                    index_map=_reshape_index_map, tf_name="Reshape")
+                    index_map=_reshape_index_map, tf_name="Reshape", extra={"reshape": True})
 
 
 # ---- transpose -------------------------------------------------------------------
@@ -91,7 +95,7 @@ def _transpose_index_map(point, operand_shape, attrs, out_shape):
 
 transpose = define_op("transpose", LAYOUT, _transpose_infer,
                       reference=lambda x, perm: np.transpose(x, perm),
-                      index_map=_transpose_index_map, tf_name="Transpose")
+                      index_map=_transpose_index_map, tf_name="Transpose", extra={"transpose": True})
 
 
 # ---- broadcast_to ----------------------------------------------------------------
@@ -113,7 +117,7 @@ def broadcast_index(point, operand_shape, out_shape):
 broadcast_to = define_op("broadcast_to", LAYOUT, _broadcast_infer,
                          reference=lambda x, shape: np.broadcast_to(x, shape).copy(),
                          index_map=lambda point, shape, attrs, out_shape: broadcast_index(point, shape, out_shape),
-                         tf_name="BroadcastTo")
+                         tf_name="BroadcastTo", extra={"broadcast": True})
 
 
 # ---- strided slice (normalized: begin, stride and size per dim) --------------------
@@ -163,7 +167,7 @@ def _concat_infer(types, attrs, op="concat"):
 
 concat = define_op("concat", LAYOUT, _concat_infer,
                    reference=lambda *xs, axis: np.concatenate(xs, axis=axis),
-                   tf_name="ConcatV2", extra={"writes_slabs": True})
+                   tf_name="ConcatV2", extra={"writes_slabs": True, "kernel": "concat"})
 
 
 # ---- iota: the index along one axis (one_hot, range-like ops) ------------------------
@@ -178,7 +182,7 @@ def _iota_reference(shape, axis, dtype):
 
 iota = define_op("iota", ELEMENTWISE, _iota_infer, reference=_iota_reference,
                  scalar=lambda s, a: s.cast(s.index(a["axis"]), a["dtype"]),
-                 tf_name="Range", differentiable=False)
+                 tf_name="Range", differentiable=False, extra={"cheap": True})    # recomputed by each reader
 
 
 # ---- gradient rules ----------------------------------------------------------------

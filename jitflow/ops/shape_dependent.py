@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir.symdim import is_symbolic
 from ..ir.types import NUMERIC, TensorType, int32, num_elements
 from .broadcast import check_dtype, normalize_axes
 from .registry import LAYOUT, SOURCE, define_op
@@ -53,6 +54,8 @@ def _expand_broadcast_grad(emit, operands, attrs):
         value = emit("broadcast_to", [value], {"shape": tuple(like.shape)})
     if attrs.get("mean"):
         count = num_elements([like.shape[a] for a in axes])
+        if is_symbolic(count):     # a shape-polymorphic run: divide by the count at run time (ops/symbolic.py)
+            return [emit("div", [value, emit("dim_value", [], {"dim": count, "dtype": g.dtype})], {})]
         scale = emit("const", [], {"value": np.array(1.0 / max(count, 1), g.dtype.np), "dtype": g.dtype})
         value = emit("mul", [value, scale], {})
     return [value]
@@ -87,10 +90,15 @@ def _shape_infer(types, attrs, op="shape_of"):
     return [TensorType(attrs.get("out_type", int32), (rank,))]
 
 
-shape_of = define_op("shape_of", SOURCE, _shape_infer, tf_name="Shape", differentiable=False,
-                     expand=lambda emit, ops, attrs: [emit("const", [], {
-                         "value": np.array(ops[0].shape, attrs.get("out_type", int32).np),
-                         "dtype": attrs.get("out_type", int32)})])
+def _expand_shape_of(emit, ops, attrs):
+    dtype, shape = attrs.get("out_type", int32), ops[0].shape
+    if is_symbolic(shape):      # a shape-polymorphic run: the dims as run-time values (ops/symbolic.py)
+        dims = [emit("reshape", [emit("dim_value", [], {"dim": d, "dtype": dtype})], {"shape": (1,)}) for d in shape]
+        return [emit("concat", dims, {"axis": 0})]
+    return [emit("const", [], {"value": np.array(shape, dtype.np), "dtype": dtype})]
+
+
+shape_of = define_op("shape_of", SOURCE, _shape_infer, tf_name="Shape", differentiable=False, expand=_expand_shape_of)
 
 
 def _expand_slice_grad(emit, operands, attrs):
@@ -140,7 +148,7 @@ def _scatter_reference(g, begin, stride, shape):
 
 
 scatter_slice = define_op("scatter_slice", LAYOUT, _scatter_infer, reference=_scatter_reference,
-                          tf_name="ScatterSlice", extra={"writes_slabs": True})
+                          tf_name="ScatterSlice", extra={"writes_slabs": True, "kernel": "scatter_slice"})
 
 
 # ---- gradient rules (so gradients of gradients work) ---------------------------------

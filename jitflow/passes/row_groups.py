@@ -9,6 +9,7 @@ written to and read back from memory).
 """
 from __future__ import annotations
 
+from ..ir.symdim import provably_le
 from ..ops import get_op
 from ..ops.registry import ELEMENTWISE
 
@@ -33,7 +34,7 @@ def _candidate(kernel) -> bool:
     row = 1
     for d in shape[1:]:
         row *= d
-    return row >= MIN_ROW_ELEMENTS
+    return provably_le(MIN_ROW_ELEMENTS, row)      # (a symbolic row: only when long for every value)
 
 
 def _row_wise(planner, kernel, produced: dict, rows: int) -> bool:
@@ -56,7 +57,7 @@ def _row_wise(planner, kernel, produced: dict, rows: int) -> bool:
         if id(value) in planner.home and not (value is kernel.expr and value is kernel.root):
             continue
         node = value.node
-        if node is None or node.op == "const":
+        if node is None or get_op(node.op).extra.get("constant"):
             continue
         opdef = get_op(node.op)
         for operand in node.operands:

@@ -10,36 +10,41 @@ import math
 import numpy as np
 
 from ..ir.core import Function, Node
+from ..ir.symdim import is_symbolic
+from ..ops.registry import has_trait
 from .rewrite import replace_values
 
-_FORWARDING = ("identity", "stop_gradient")
+# what each op is comes from its record's extra (jitflow/ops/registry.py): "forwards" (identity,
+# stop_gradient), "cast", "reshape", "broadcast", "transpose", "constant"
 
 
 def _forwarded(node: Node):
-    if node.op in _FORWARDING:
+    if has_trait(node, "forwards"):
         return node.operands[0]
     x = node.operands[0] if node.operands else None
     if x is None or not x.is_tensor:
         return None
-    if node.op == "cast" and node.attrs["dtype"] == x.dtype:
+    if has_trait(node, "cast") and node.attrs["dtype"] == x.dtype:
         return x
-    if node.op in ("reshape", "broadcast_to") and node.result.shape == x.shape:
+    if (has_trait(node, "reshape") or has_trait(node, "broadcast")) and node.result.shape == x.shape:
         return x
-    if node.op == "transpose" and tuple(node.attrs["perm"]) == tuple(range(len(x.shape))):
+    if has_trait(node, "transpose") and tuple(node.attrs["perm"]) == tuple(range(len(x.shape))):
         return x
     return None
 
 
 def _folded_constant(node: Node):
     x = node.operands[0] if node.operands else None
-    if x is None or x.node is None or x.node.op != "const":
+    if x is None or not has_trait(x.node, "constant"):
         return None
     value = x.node.attrs["value"]
-    if node.op == "reshape":
+    if is_symbolic(node.result.shape):      # a shape-polymorphic run (jitflow/ir/symdim.py): no folding
+        return None
+    if has_trait(node, "reshape"):
         return value.reshape(node.result.shape)
-    if node.op == "transpose" and value.size <= 1 << 16:
+    if has_trait(node, "transpose") and value.size <= 1 << 16:
         return np.ascontiguousarray(np.transpose(value, node.attrs["perm"]))
-    if node.op == "broadcast_to" and value.size == 1 and math.prod(node.result.shape) <= 16:   # no int64 wrap
+    if has_trait(node, "broadcast") and value.size == 1 and math.prod(node.result.shape) <= 16:   # no int64 wrap
         return np.broadcast_to(value.reshape(()), node.result.shape).copy()
     return None
 
