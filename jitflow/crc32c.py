@@ -1,7 +1,11 @@
 """CRC-32C (Castagnoli), the checksum of TFRecord framing in TensorBoard event files.
 
 `crc32c(data, crc=0)` uses the `google-crc32c` package (a C/SSE4.2 implementation, a
-dependency of jitflow) when it imports with its C backend; otherwise a numpy fallback:
+dependency of jitflow) whenever it imports with its C backend, as it does on every platform
+that has its binary wheel. Why hand-written code remains: where that wheel is missing,
+google-crc32c falls back to its own pure-Python loop, about 94 ms per MiB here against 4 ms for
+the numpy lanes below (0.1 ms for its C code), and a summary-writing training loop would pay
+that on every event; so this module keeps its numpy fallback for that case only:
 
 - `crc32c_table(data, crc)`: the classic byte-at-a-time table loop (the oracle; used for short data).
 - `crc32c_lanes(data, crc)`: the data is cut into LANE-byte lanes that all advance one byte per

@@ -49,12 +49,6 @@ def parse_device(spec) -> tuple[str, int] | None:
     raise ValueError(f"jitflow: cannot parse device specification {spec!r} (expected e.g. '/cpu:0' or '/gpu:0')")
 
 
-def gpu_count() -> int:
-    from .runtime import cuda
-    driver = cuda.driver()
-    return driver.device_count if driver is not None else 0
-
-
 def devices() -> list[Device]:
     """The devices this process can run on: the CPU always, GPUs when the CUDA driver has any."""
     from .runtime import cuda

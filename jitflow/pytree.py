@@ -44,8 +44,3 @@ def _unflatten(treedef, iterator):
     if kind == "list":
         return [_unflatten(t, iterator) for t in treedef[1]]
     return {k: _unflatten(t, iterator) for k, t in zip(treedef[1], treedef[2])}
-
-
-def tree_map(fn, tree):
-    leaves, treedef = flatten(tree)
-    return unflatten(treedef, [fn(x) for x in leaves])

@@ -1,5 +1,10 @@
 """Hand-written protobuf encoders and TFRecord framing for TensorBoard event
-files; no protobuf dependency.
+files; no protobuf dependency. Why hand-written: the maintained encoders are the generated
+classes of TensorBoard's own package (`tensorboard.compat.proto.event_pb2`), which brings grpcio,
+werkzeug and protobuf with it, too much to require for writing five small message types; the
+CRC32C of the framing does come from a maintained package (`google-crc32c`, jitflow/crc32c.py),
+and tests/test_summary.py and tests/test_formats_libraries.py read the files with TensorBoard's
+own readers (the `[test]` extra installs it).
 
 Messages and field numbers (from tensorflow/core/util/event.proto,
 framework/summary.proto, framework/graph.proto, node_def.proto,
@@ -38,7 +43,7 @@ import numpy as np
 from .crc32c import crc32c, masked_crc32c  # noqa: F401  (re-exported)
 
 # ------------------------------------------------------------------------------- CRC32C
-# (google-crc32c's C code when installed, else a numpy fallback: see jitflow/crc32c.py)
+# (google-crc32c's C code; a numpy fallback only where its C extension is missing: jitflow/crc32c.py)
 
 
 def tfrecord(data: bytes) -> bytes:

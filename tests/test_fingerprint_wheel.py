@@ -9,10 +9,10 @@ codegen file changes the fingerprint and makes the disk cache miss.
 
 How the fresh environment gets its dependencies, offline: `python -m venv --without-pip` (no network,
 no bundled pip needed), then this venv's own pip installs the wheel into it with
-`pip --python NEW install --no-deps --no-index`. numpy and llvmlite (and google-crc32c, optional) are
-made importable by a `.pth` file naming a directory that holds symlinks to exactly those packages (with
-their `.libs` and `.dist-info` siblings) from the test's own interpreter: no download, no pip cache,
-nothing else from the outer site-packages (in particular not the editable jitflow finder). Building the
+`pip --python NEW install --no-deps --no-index`. numpy, llvmlite, safetensors, scipy-openblas64 (and
+google-crc32c, optional) are made importable by a `.pth` file naming a directory that holds symlinks to
+exactly those packages (with their `.libs` and `.dist-info` siblings) from the test's own interpreter:
+no download, no pip cache, nothing else from the outer site-packages (in particular not the editable jitflow finder). Building the
 wheel uses the installed setuptools offline when it can build wheels (setuptools >= 70.1 or the `wheel`
 package present); otherwise pip's isolated build fetches setuptools from the configured package index.
 """
@@ -31,7 +31,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = ("pyproject.toml", "README.md", "jitflow", "codegen", "runtime")
-DEPENDENCIES = ("numpy", "llvmlite", "google_crc32c")
+DEPENDENCIES = ("numpy", "llvmlite", "google_crc32c", "safetensors", "scipy_openblas64")
 
 SNIPPET = r"""
 import json, sys

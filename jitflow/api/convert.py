@@ -3,11 +3,9 @@ TF 1.x's dtype rules (Python float -> float32, int -> int32, numpy keeps its
 dtype)."""
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from ..framework.graph import Tensor, get_default_graph
+from ..framework.graph import Tensor
 from ..ir.types import DType, as_dtype, bool_, float32, int32, int64
 from ..ir.types import string
 from ..host_values import is_string_value, string_array
@@ -98,10 +96,6 @@ def _flatten(value):
             yield v
 
 
-def is_python_scalar(value) -> bool:
-    return isinstance(value, (numbers.Number, np.generic, bool)) and not isinstance(value, np.ndarray)
-
-
 def binary_operands(x, y):
     """Converts two operands, giving Python values the dtype of the tensor side."""
     from .variables import Variable
@@ -116,13 +110,3 @@ def binary_operands(x, y):
     else:
         x, y = convert_to_tensor(x), convert_to_tensor(y)
     return x, y
-
-
-def default_graph_of(*values):
-    for v in values:
-        if isinstance(v, Tensor):
-            return v.graph
-        graph = getattr(v, "graph", None)
-        if graph is not None:
-            return graph
-    return get_default_graph()

@@ -47,10 +47,6 @@ def start_workers(ray, worker_class, num_workers, cpus_per_worker, spread):
     return [remote_class.options(**options).remote(rank, num_workers) for rank in range(num_workers)]
 
 
-class WorkerLost(Exception):
-    """Internal: raised by `get` when a worker is gone; the trainer turns it into UnavailableError."""
-
-
 def get(ray, refs, workers, what: str, timeout=None):
     """ray.get(refs), with a dead worker reported as UnavailableError naming its rank, and an exception
     raised inside a worker re-raised as itself (its type and message, e.g. InvalidArgumentError)."""

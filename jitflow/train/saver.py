@@ -15,7 +15,9 @@ On-disk format (a checkpoint is identified by its *prefix*, as in TF)
 -----------------------------------------------------------------------
 ``<prefix>.safetensors``
     Every saved variable as a tensor named by its checkpoint name, in the
-    safetensors format (see `jitflow.train.safetensors_format`): 8-byte
+    safetensors format, written and read by the `safetensors` package
+    (`jitflow.train.safetensors_format` adapts it; jitflow keeps the atomic
+    write, the index and its checks around it): 8-byte
     little-endian header length, a JSON header
     ``{name: {"dtype": "F32"|"F64"|"I32"|"I64"|"BOOL", "shape": [...],
     "data_offsets": [begin, end]}, "__metadata__": {...}}``, then the raw
