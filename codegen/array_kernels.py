@@ -11,7 +11,6 @@ the GPU kernels in codegen/ptx_array.py, so both targets compute the same thing.
 from __future__ import annotations
 
 from jitflow.ir.types import num_elements
-from jitflow.ops import get_op
 from jitflow.ops.array_extra import STATUS_BAD_INDEX
 
 from .llvm_builder import FunctionBuilder, literal, llvm_type
@@ -248,13 +247,6 @@ def emit_top_k(name, schedule, kernel, declarations):
     return fb.render(), buffers, False
 
 
+# kernel-table key (an op record's extra["kernel"]) -> emitter of (function text, buffers, returns_status);
+# registered by codegen/kernel_table.py
 EMITTERS = {"gather": emit_gather, "segment_sum": emit_segment_sum, "scan": emit_scan, "top_k": emit_top_k}
-
-
-def has_kernel(node) -> bool:
-    return get_op(node.op).extra.get("kernel") in EMITTERS
-
-
-def emit(name, schedule, kernel, declarations):
-    """(function text, buffers, returns_status) of an array library kernel."""
-    return EMITTERS[get_op(kernel.root.node.op).extra["kernel"]](name, schedule, kernel, declarations)

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from jitflow.ir.schedule import Schedule
 
-from . import ptx, ptx_array, ptx_checks, ptx_library
-from .ptx_kernels import emit_concat, emit_loop, emit_reduce, emit_rows, emit_scatter
+from . import ptx, ptx_checks, ptx_library
+from .kernel_table import register_gpu_kernels
+from .ptx_kernels import emit_loop, emit_reduce, emit_rows
 from .ptx_threads import GpuModule, GpuPlan
 from jitflow.errors import UnsupportedError
 from jitflow.ops.checks import status_code
+from jitflow.ops.registry import kernel_emitter
+
+register_gpu_kernels()      # library kernels: the registry's kernel table (codegen/kernel_table.py)
 
 
 def generate_llvm_ir(schedule: Schedule) -> tuple[str, GpuPlan]:
@@ -31,21 +35,13 @@ def generate_llvm_ir(schedule: Schedule) -> tuple[str, GpuPlan]:
             emit_loop(gm, name, schedule, kernel)
         elif kernel.kind == "reduce":
             emit_reduce(gm, name, schedule, kernel)
-        elif kernel.kind == "concat":
-            emit_concat(gm, name, schedule, kernel)
-        elif kernel.kind == "scatter":
-            emit_scatter(gm, name, schedule, kernel)
         elif kernel.kind == "random":
             ptx_library.emit_random(gm, name, schedule, kernel)
         elif kernel.kind == "check":       # run-time checks (jitflow/ops/checks.py)
             code = status_code(next(i for i, k in enumerate(schedule.kernels) if k is kernel))
             ptx_checks.emit_check(gm, name, schedule, kernel, code)
-        elif ptx_array.has_kernel(kernel.root.node):
-            ptx_array.emit(gm, name, schedule, kernel)
-        elif kernel.root.node.op == "matmul":
-            ptx_library.emit_matmul(gm, name, schedule, kernel)
-        elif kernel.root.node.op == "matrix_inverse":
-            ptx_library.emit_inverse(gm, name, schedule, kernel)
+        elif (emitter := kernel_emitter(kernel.root.node, "gpu")) is not None:
+            emitter(gm, name, schedule, kernel)     # a library kernel, by its record's extra["kernel"]
         else:
             raise UnsupportedError(f"no GPU kernel for {kernel.root.node.describe()}")
     return gm.render(), gm.plan

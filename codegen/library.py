@@ -11,6 +11,7 @@ import math
 from jitflow.ir.schedule import Kernel
 from jitflow.ir.types import num_elements
 from jitflow.ops import get_op
+from jitflow.ops.registry import has_trait
 from jitflow.ops.random import (PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1, TRUNCATED_MAX_ATTEMPTS)
 
 from .llvm_builder import FunctionBuilder, literal, llvm_type
@@ -107,7 +108,7 @@ def _gemm_operand(home, value, transposed):
     if id(value) in home:
         return home[id(value)], transposed
     node = value.node
-    if node is not None and node.op == "transpose" and tuple(node.attrs["perm"]) == (1, 0):
+    if has_trait(node, "transpose") and tuple(node.attrs["perm"]) == (1, 0):
         return home[id(node.operands[0])], not transposed
     raise RuntimeError(f"matmul operand {node.describe() if node else value} has no buffer")
 

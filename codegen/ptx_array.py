@@ -8,7 +8,6 @@ code) and top_k (a thread per row, the CPU's insertion code).
 from __future__ import annotations
 
 from jitflow.ir.types import num_elements
-from jitflow.ops import get_op
 from jitflow.ops.array_extra import STATUS_BAD_INDEX
 
 from . import array_kernels as cpu
@@ -109,12 +108,5 @@ def emit_top_k(gm: GpuModule, name, schedule, kernel):
     gm.launch(name, buffers, grid_for(rows))
 
 
+# kernel-table key (an op record's extra["kernel"]) -> GPU emitter; registered by codegen/kernel_table.py
 EMITTERS = {"gather": emit_gather, "segment_sum": emit_segment_sum, "scan": emit_scan, "top_k": emit_top_k}
-
-
-def has_kernel(node) -> bool:
-    return get_op(node.op).extra.get("kernel") in EMITTERS
-
-
-def emit(gm: GpuModule, name, schedule, kernel):
-    EMITTERS[get_op(kernel.root.node.op).extra["kernel"]](gm, name, schedule, kernel)

@@ -24,26 +24,14 @@ from . import errors
 from .framework.graph import GraphKeys, get_default_graph
 from .framework.shapes import TensorShape
 from .ir.types import string
-from .ops.registry import SOURCE, all_ops, define_op
+from .ops import summary_ops  # noqa: F401  (the summary ops' records)
 from .summary_proto import Event, HistogramProto, NodeDef, Summary, encode_graph_def, tfrecord
 
 __all__ = ["scalar", "histogram", "merge", "merge_all", "FileWriter", "SummaryTensor", "Summary", "Event",
            "HistogramProto", "graph_def_bytes", "expand_summary_fetches"]
 
 
-# ------------------------------------------------------------------------------- the graph ops
-def _define(name, tf_name):
-    if name in all_ops():
-        return all_ops()[name]
-    # no results; lowering calls `expand`, which emits nothing, so fetching the op itself
-    # (sess.run(summary.op)) computes nothing and needs no kernel
-    return define_op(name, SOURCE, lambda types, attrs, op=name: [], tf_name=tf_name, differentiable=False,
-                     stateful=True, expand=lambda emit, operands, attrs: [])
-
-
-_define("scalar_summary", "ScalarSummary")
-_define("histogram_summary", "HistogramSummary")
-_define("merge_summary", "MergeSummary")
+# the graph ops (scalar_summary, histogram_summary, merge_summary): records in jitflow/ops/summary_ops.py
 
 _INVALID_TAG_CHARS = re.compile(r"[^-/\w\.]")
 

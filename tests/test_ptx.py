@@ -189,8 +189,9 @@ def test_plan_covers_every_kernel_kind():
         tf.reset_default_graph()
         for launch in program_for(builder).plan.launches:
             kinds.setdefault(launch.kernel.split("_", 1)[-1] if launch.kernel else "memset", name)
-    for kind in ("loop", "rows", "reduce", "reduce_combine", "library", "random", "random_bump", "concat",
-                 "scatter", "memset"):
+    # concat and scatter_slice are library kernels of the registry's kernel table (their records'
+    # extra["kernel"]); tests/test_no_name_dispatch.py checks every key has a GPU emitter
+    for kind in ("loop", "rows", "reduce", "reduce_combine", "library", "random", "random_bump", "memset"):
         assert kind in kinds, kind
 
 

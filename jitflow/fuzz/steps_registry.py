@@ -67,8 +67,8 @@ class RegistrySteps:
         if name in BOUNDED_INPUT and self.grad:
             x = self.emit("op", [x], {"op": "tanh"})
         ids = [x] if arity == 1 else [x, self.partner(x)]
-        from .bounds import EXACT_REGISTRY
-        exact = name in EXACT_REGISTRY and all(self.exact[i] for i in ids)
+        from .bounds import is_exact
+        exact = is_exact(name) and all(self.exact[i] for i in ids)
         return self.emit("op", ids, {"op": name}, exact)
 
     def step_api_array(self):

@@ -36,12 +36,12 @@ class Buffer:
 
 @dataclass
 class Kernel:
-    kind: str                  # 'loop' | 'reduce' | 'library' | 'random' | 'concat' | 'scatter' | 'check'
+    kind: str                  # 'loop' | 'reduce' | 'library' (the record's extra['kernel']) | 'random' | 'check'
     root: Value                # the value this kernel computes
     out: Buffer
     update: str = "set"        # 'set' | 'add' | 'sub' (variable updates in place)
     expr: Value | None = None  # the value evaluated into `out` (root's operand for assigns)
-    scratch: Buffer | None = None  # extra temp a library kernel needs (matrix_inverse)
+    scratch: Buffer | None = None  # extra temp a library kernel needs (its record's extra['scratch'])
     group: int | None = None       # row group: consecutive kernels sharing one loop over rows
     alpha: float = 1.0             # matmul into a variable: out = beta * out + alpha * a @ b
     beta: float = 0.0

@@ -184,6 +184,17 @@ def _add_n_scalar(s, attrs, *xs):
 add_n = define_op("add_n", ELEMENTWISE, _add_n_infer, scalar=_add_n_scalar, tf_name="AddN",
                   reference=lambda *xs: sum(xs[1:], xs[0]).astype(xs[0].dtype))
 
+# the fuzzer's tolerances (OpDef.ulps): correctly rounded (or a fixed sequence of correctly rounded
+# steps numpy's reference repeats exactly), so exact operands give a bit-identical result ...
+for _record in (add, sub, mul, div, floordiv, floormod, sqrt, rsqrt, square, neg, abs_, relu, maximum,
+                minimum, sign, select, cast, add_n):
+    _record.ulps = 0
+# ... and the transcendental ones, in units in the last place
+exp.ulps = log.ulps = tanh.ulps = pow_.ulps = 8
+sigmoid.ulps = 10
+mul.extra["mul"] = True         # the scheduler's `c * (a @ b)` GEMM epilogue (passes/schedule.py)
+cast.extra["cast"] = True       # the simplifier drops a cast to the operand's own dtype
+
 
 # ---- gradient rules (b: autodiff.GradBuilder, op: the forward Operation, grads: output grads) ----
 def _xy(op):

@@ -35,8 +35,10 @@ def _matmul_reference(a, b, transpose_a=False, transpose_b=False):
     return np.matmul(a, b).astype(a.dtype)
 
 
+# a GEMM: reads a 2-D transposed operand through its transpose flags and takes an alpha / beta
+# epilogue (passes/schedule.py); codegen/library.py and codegen/ptx_library.py hold the kernels
 matmul = define_op("matmul", LIBRARY, _matmul_infer, reference=_matmul_reference, tf_name="MatMul",
-                   test_domain=(-1.0, 1.0))
+                   test_domain=(-1.0, 1.0), extra={"kernel": "matmul", "gemm": True})
 
 
 def _inverse_infer(types, attrs, op="matrix_inverse"):
@@ -49,7 +51,9 @@ def _inverse_infer(types, attrs, op="matrix_inverse"):
 
 matrix_inverse = define_op("matrix_inverse", LIBRARY, _inverse_infer,
                            reference=lambda a: np.linalg.inv(a).astype(a.dtype),
-                           tf_name="MatrixInverse")
+                           tf_name="MatrixInverse",
+                           # Gauss-Jordan works on a copy of its operand: a workspace of the result's type
+                           extra={"kernel": "matrix_inverse", "scratch": lambda node: node.result.type})
 
 
 # ---- gradient rules ----------------------------------------------------------------

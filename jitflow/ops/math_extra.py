@@ -180,3 +180,5 @@ def _record_ulp_bounds():
 
 
 _record_ulp_bounds()
+for _record in (floor, ceil, round_, rint, relu6, reciprocal, squared_difference):
+    _record.ulps = 0        # the fuzzer's tolerance: correctly rounded (OpDef.ulps)

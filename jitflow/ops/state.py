@@ -18,7 +18,7 @@ def _const_infer(types, attrs, op="const"):
 
 
 const = define_op("const", SOURCE, _const_infer, reference=lambda value, dtype: value,
-                  tf_name="Const", differentiable=False)
+                  tf_name="Const", differentiable=False, extra={"constant": True})
 placeholder = define_op("placeholder", SOURCE,
                         lambda types, attrs, op="placeholder": [TensorType(attrs["dtype"], attrs["shape"])],
                         tf_name="Placeholder", differentiable=False)
@@ -43,7 +43,8 @@ def _assign_infer(types, attrs, op="assign_var"):
     return [TensorType(var.dtype, var.shape), EFFECT]
 
 
-read_var = define_op("read_var", EFFECT_KIND, _read_infer, stateful=True, tf_name="ReadVariableOp")
+read_var = define_op("read_var", EFFECT_KIND, _read_infer, stateful=True, tf_name="ReadVariableOp",
+                     extra={"reads_var": True})
 assign_var = define_op("assign_var", EFFECT_KIND, _assign_infer, stateful=True, tf_name="Assign",
                        extra={"update": "set"})
 assign_add_var = define_op("assign_add_var", EFFECT_KIND, _assign_infer, stateful=True,
@@ -58,11 +59,13 @@ def _same_infer(types, attrs, op="identity"):
 
 
 identity = define_op("identity", ELEMENTWISE, _same_infer, reference=lambda x: x.copy(),
-                     scalar=lambda s, a, x: x, tf_name="Identity")
+                     scalar=lambda s, a, x: x, tf_name="Identity", extra={"forwards": True})
 stop_gradient = define_op("stop_gradient", ELEMENTWISE, _same_infer, reference=lambda x: x.copy(),
-                          scalar=lambda s, a, x: x, tf_name="StopGradient", differentiable=False)
+                          scalar=lambda s, a, x: x, tf_name="StopGradient", differentiable=False,
+                          extra={"forwards": True})
 
 no_op = define_op("no_op", SOURCE, lambda types, attrs, op="no_op": [], tf_name="NoOp",
                   differentiable=False)
 
 identity.grad = lambda b, op, g: [g[0]]
+identity.ulps = stop_gradient.ulps = 0      # the fuzzer's tolerance: exact (OpDef.ulps)

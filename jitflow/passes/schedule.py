@@ -14,13 +14,29 @@ the point of the read, so effect order is kept exactly.
 from __future__ import annotations
 
 from ..ir.core import Function, Value
+from ..ir.symdim import align_up
 from ..ir.schedule import CONST, OUTPUT, PARAM, VAR, Buffer, Kernel, Schedule
 from ..ir.types import TensorType, VarType, num_elements
 from ..ops import get_op
-from ..ops.registry import CHECK, ELEMENTWISE, LAYOUT, LIBRARY, RANDOM, REDUCE
+from ..ops.registry import CHECK, ELEMENTWISE, LAYOUT, LIBRARY, RANDOM, REDUCE, has_trait, kernel_key, scratch_type
 from .row_groups import group_rows
+from .region_schedule import plan_region_node
 
-ASSIGN_OPS = ("assign_var", "assign_add_var", "assign_sub_var")
+
+
+def is_assign(node) -> bool:
+    """A variable update (its record's extra["update"]: set / add / sub)."""
+    return "update" in get_op(node.op).extra
+
+
+def is_const(node) -> bool:
+    return has_trait(node, "constant")
+
+
+def is_read(node) -> bool:
+    return has_trait(node, "reads_var")
+
+
 # most nodes fused into one kernel: a longer chain is stored every MAX_FUSED_NODES nodes, so no loop
 # body grows without bound (LLVM's cost is superlinear in a body's size) and the pieces of a periodic
 # chain are identical kernels that codegen compiles once (60 = 2^2 * 3 * 5: whole periods of most
@@ -71,10 +87,10 @@ class _Planner:
         for node in self.fn.nodes:
             # 1-element constants are inlined into loops as literals, except where a library
             # kernel (GEMM, inverse) reads its operand from memory
-            if node.op == "const" and (num_elements(node.result.shape) != 1 or any(
+            if is_const(node) and (num_elements(node.result.shape) != 1 or any(
                     get_op(u.op).kind == LIBRARY for u in self.uses.get(id(node.result), []))):
                 self.home[id(node.result)] = self.new_buffer(CONST, node.result.type, ref=node.attrs["value"])
-            elif node.op == "read_var" or node.op in ASSIGN_OPS:
+            elif is_read(node) or is_assign(node):
                 name = node.operands[0].name
                 self.var_of[id(node.result)] = name
                 self.home[id(node.result)] = self.var_buffer[name]
@@ -88,17 +104,17 @@ class _Planner:
         if kind not in (ELEMENTWISE, LAYOUT):
             return False
         users = self.uses.get(id(v), [])
-        if node.op == "transpose" and users and all(u.op == "matmul" for u in users) \
+        if has_trait(node, "transpose") and users and all(has_trait(u, "gemm") for u in users) \
                 and len(v.shape) == 2 and id(node.operands[0]) in self.home:
             return False    # the GEMM reads the operand's buffer with its transpose flag flipped
         if any(get_op(u.op).kind == LIBRARY for u in users):
             return True
-        if any(u.op == "reshape" and reshape_is_view_only(u) for u in users):
+        if any(has_trait(u, "reshape") and reshape_is_view_only(u) for u in users):
             return True
         return False
 
     def is_cheap(self, node) -> bool:
-        if node.op == "iota" or (node.op == "broadcast_to" and num_elements(node.operands[0].shape) == 1):
+        if has_trait(node, "cheap") or (has_trait(node, "broadcast") and num_elements(node.operands[0].shape) == 1):
             return True
         return get_op(node.op).kind == LAYOUT and not get_op(node.op).extra.get("writes_slabs") and all(
             id(x) in self.home for x in node.operands)
@@ -106,12 +122,15 @@ class _Planner:
     def plan_kernels(self):
         shared = self.place_shared_values()
         for i, node in enumerate(self.fn.nodes):
-            if node.op in ASSIGN_OPS:
+            if node.regions:        # cond / while: a kernel with sub-schedules (passes/region_schedule.py)
+                plan_region_node(self, i, node)
+                continue
+            if is_assign(node):
                 mode = get_op(node.op).extra["update"]
                 out = self.var_buffer[node.operands[0].name]
                 self.kernels.append((i, Kernel("loop", node.result, out, update=mode, expr=node.operands[1])))
                 continue
-            if node.op in ("const", "read_var") or not node.results or not node.results[0].is_tensor:
+            if is_const(node) or is_read(node) or not node.results or not node.results[0].is_tensor:
                 continue
             if id(node.result) in self.home or self.needs_home(node) or id(node) in shared:
                 self.give_temp_home(node.result)
@@ -123,7 +142,7 @@ class _Planner:
         kernel's own point, so the body computes it once), a value several kernels read is
         recomputed when cheap and stored otherwise. Linear in the graph."""
         forced = {id(n) for n in self.fn.nodes if n.results and n.results[0].is_tensor
-                  and n.op not in ("const", "read_var") and n.op not in ASSIGN_OPS and self.needs_home(n)}
+                  and not (is_const(n) or is_read(n) or is_assign(n)) and self.needs_home(n)}
         fetched = {id(v) for v in self.fn.results if v.is_tensor}
         kernel_of: dict[int, object] = {}     # id(node) -> id of the kernel it is fused into, or MANY
         size: dict[object, int] = {}          # kernel -> nodes fused into it so far
@@ -132,7 +151,7 @@ class _Planner:
         shared: set = set()
         many = object()
         for node in reversed(self.fn.nodes):
-            if not node.results or not node.results[0].is_tensor or node.op in ASSIGN_OPS \
+            if not node.results or not node.results[0].is_tensor or is_assign(node) \
                     or id(node.results[0]) in self.home:
                 continue
             kind = get_op(node.op).kind
@@ -142,11 +161,11 @@ class _Planner:
             users = self.uses.get(id(v), [])
             kernels, is_plain = set(), True
             for u in users:
-                if id(u) in forced or id(u) in shared or u.op in ASSIGN_OPS or not u.results \
+                if id(u) in forced or id(u) in shared or is_assign(u) or not u.results \
                         or id(u.results[0]) in self.home or id(u) not in kernel_of:
                     kernels.add(id(u))      # u is a kernel of its own, reading v at its own point
                     u_kind = get_op(u.op).kind
-                    is_plain = is_plain and (u.op in ASSIGN_OPS or u_kind in (ELEMENTWISE, REDUCE, CHECK))
+                    is_plain = is_plain and (is_assign(u) or u_kind in (ELEMENTWISE, REDUCE, CHECK))
                 elif kernel_of[id(u)] is not None:     # None: u itself is dead
                     kernels.add(kernel_of[id(u)])
                     is_plain = is_plain and plain[id(u)] and get_op(u.op).kind == ELEMENTWISE
@@ -163,7 +182,7 @@ class _Planner:
                     size[target] = size.get(target, 1) + 1
                     pending = frontier.setdefault(target, set())
                     pending.update(id(x) for x in node.operands if x.is_tensor and id(x) not in self.home
-                                   and x.node is not None and x.node.op != "const")
+                                   and x.node is not None and not is_const(x.node))
             elif self.is_cheap(node) or self.is_cheap_once_homed(node, forced):
                 kernel_of[id(node)] = many
                 plain[id(node)] = False
@@ -200,13 +219,11 @@ class _Planner:
         self.home[id(v)] = buf
         kind = get_op(node.op).kind
         kernel_kind = {REDUCE: "reduce", LIBRARY: "library", RANDOM: "random", CHECK: "check"}.get(kind, "loop")
-        if node.op == "concat":
-            kernel_kind = "concat"
-        elif node.op == "scatter_slice":
-            kernel_kind = "scatter"
+        if kernel_key(node.op) is not None:     # the record names a library kernel (concat's slab copies, ...)
+            kernel_kind = "library"
         kernel = Kernel(kernel_kind, v, buf, expr=v)
-        if node.op == "matrix_inverse":
-            kernel.scratch = self.new_buffer("temp", v.type)
+        if (scratch := scratch_type(node)) is not None:
+            kernel.scratch = self.new_buffer("temp", scratch)    # a library kernel's workspace, from its op record
         self.kernels.append((self.position[id(v)], kernel))
 
     # --- reads that would see a later assignment
@@ -221,15 +238,15 @@ class _Planner:
             if id(v) in self.home and v is not root:
                 leaves.append(v)
                 continue
-            if v.node is None or v.node.op == "const":
+            if v.node is None or is_const(v.node):
                 continue
-            if v.node.op == "read_var" and v is root:
+            if is_read(v.node) and v is root:
                 continue
             stack.extend(x for x in v.node.operands if x.is_tensor)
         return leaves
 
     def fix_hazards(self) -> bool:
-        assigns = [(self.position[id(n.result)], n.operands[0].name) for n in self.fn.nodes if n.op in ASSIGN_OPS]
+        assigns = [(self.position[id(n.result)], n.operands[0].name) for n in self.fn.nodes if is_assign(n)]
         if not assigns:
             return False
         changed = False
@@ -262,7 +279,7 @@ class _Planner:
                 reach[id(v)], ok[id(v)] = True, True
                 stack.pop()
                 continue
-            if id(v) in self.home or v.node is None or v.node.op == "const":
+            if id(v) in self.home or v.node is None or is_const(v.node):
                 reach[id(v)], ok[id(v)] = False, True
                 stack.pop()
                 continue
@@ -288,7 +305,7 @@ class _Planner:
         self.var_of.pop(id(read), None)
         # a read_var is copied before its position; the value an assignment leaves (the assign op's
         # result) only exists after the assignment's kernel ran
-        after = read.node is not None and read.node.op in ASSIGN_OPS
+        after = read.node is not None and is_assign(read.node)
         self.kernels.append((self.position[id(read)] + (0.5 if after else -0.5), Kernel("loop", read, buf, expr=read)))
 
     # --- outputs
@@ -327,7 +344,7 @@ class _Planner:
             if buf.kind == "temp":
                 buf.slot = workspace_slot
                 buf.offset = offset
-                offset += (buf.nbytes + ALIGN - 1) // ALIGN * ALIGN
+                offset += align_up(buf.nbytes, ALIGN)     # symbolic sizes: every coefficient rounded up
         for i, buf in enumerate(self.buffers):
             buf.id = i
         return Schedule(kernels, self.buffers, self.home, slots, offset, dict(self.var_of), self.output_aliases)
@@ -382,22 +399,22 @@ def fuse_gemm_updates(planner):
 def _scaled_matmul(planner, value):
     """(c, m) when value is m or c * m for a matmul m and a scalar constant c, else (None, None)."""
     node = value.node
-    if node is None or id(value) in planner.home and node.op != "matmul":
+    if node is None or id(value) in planner.home and not has_trait(node, "gemm"):
         return None, None
-    if node.op == "matmul":
+    if has_trait(node, "gemm"):
         return 1.0, value
-    if node.op != "mul" or len(planner.uses.get(id(value), [])) != 1:
+    if not has_trait(node, "mul") or len(planner.uses.get(id(value), [])) != 1:
         return None, None
     for const, other in ((node.operands[0], node.operands[1]), (node.operands[1], node.operands[0])):
-        if const.node is not None and const.node.op == "const" and num_elements(const.shape) == 1 \
-                and other.node is not None and other.node.op == "matmul" and other.shape == value.shape:
+        if is_const(const.node) and num_elements(const.shape) == 1 \
+                and has_trait(other.node, "gemm") and other.shape == value.shape:
             return float(const.node.attrs["value"].reshape(())), other
     return None, None
 
 
 def _reads_buffer(planner, kernel, buffer) -> bool:
     expr = kernel.expr
-    if expr is kernel.root and expr is not None and expr.node is not None and expr.node.op == "read_var" \
+    if expr is kernel.root and expr is not None and is_read(expr.node) \
             and planner.home.get(id(expr.node.operands[0])) is buffer:
         return True     # a kernel that copies a read of the variable (a fetched or hazard-copied read)
     return any(planner.home.get(id(leaf)) is buffer for leaf in planner.fused_leaves(kernel.expr, kernel.root))
