@@ -22,17 +22,22 @@ import llvmlite.binding as llvm
 
 from jitflow.ir.schedule import Schedule
 
-from . import array_kernels, checks, library, loops, slab_kernels
+from . import checks, library, loops, symdims, thread_pool
+from .kernel_table import register_cpu_kernels
+from . import control_flow
 from .loops import PHASE_FINISH, PHASE_INIT, PHASE_MAIN
 from .scalar_llvm import exp_f32_helper, ipow_helper
 from jitflow.errors import UnsupportedError
 from jitflow.ops.checks import status_code
+from jitflow.ops.registry import kernel_emitter
+from jitflow.runtime.object_layout import BOXED_KINDS, NDARRAY_DATA_OFFSET  # the runtime's calling convention
 
 ENTRY = "jf_entry"
 DETAIL = "detail"    # a call's returns_status when it also gets the run's detail word (checks)
 _init_lock = threading.Lock()
 _state: dict = {}
 _library_ids = itertools.count()
+register_cpu_kernels()      # library kernels: the registry's kernel table (codegen/kernel_table.py)
 
 
 def _initialize():
@@ -94,23 +99,19 @@ def generate_llvm_ir(schedule: Schedule, blas: bool) -> tuple[str, tuple]:
         elif kernel.kind == "reduce":
             text, buffers, *rest = loops.emit_reduce_kernel(name, schedule, kernel, declarations)
             info = rest[0] if rest else None
-        elif kernel.kind == "concat":
-            text, buffers = slab_kernels.emit_concat_kernel(name, schedule, kernel, declarations)
-        elif kernel.kind == "scatter":
-            text, buffers = slab_kernels.emit_scatter_kernel(name, schedule, kernel, declarations)
         elif kernel.kind == "random":
             text, buffers = library.emit_random(name, schedule, kernel, declarations)
+        elif kernel.kind in control_flow.KINDS:     # cond / while: branches and native loops
+            if (region := control_flow.emit(name, schedule, kernel, declarations, blas)) is None:
+                continue
+            text, buffers, returns_status = region
         elif kernel.kind == "check":    # returns its status; also takes the detail word (codegen/checks.py)
             code = status_code(next(i for i, k in enumerate(schedule.kernels) if k is kernel))
             text, buffers = checks.emit_check_kernel(name, schedule, kernel, declarations, code)
             returns_status = DETAIL
-        elif array_kernels.has_kernel(kernel.root.node):
-            text, buffers, returns_status = array_kernels.emit(name, schedule, kernel, declarations)
-        elif kernel.root.node.op == "matmul":
-            text, buffers = library.emit_matmul(name, schedule, kernel, declarations, blas)
-        elif kernel.root.node.op == "matrix_inverse":
-            text, buffers = library.emit_inverse(name, schedule, kernel, declarations)
-            returns_status = True
+        elif (emitter := kernel_emitter(kernel.root.node, "cpu")) is not None:
+            # a library kernel, by its op record's extra["kernel"] (the registry's kernel table)
+            text, buffers, returns_status, info = emitter(name, schedule, kernel, declarations, blas)
         else:
             raise UnsupportedError(f"no CPU kernel for {kernel.root.node.describe()}")
         threads = _threads_for(info)
@@ -130,6 +131,7 @@ def generate_llvm_ir(schedule: Schedule, blas: bool) -> tuple[str, tuple]:
         calls.append((name, buffers, returns_status, info, threads))
     entry = _entry_function(schedule, calls)
     parts, imports = [], []
+    functions, entry = symdims.define_module_dims(schedule, functions, entry, parts)   # polymorphic runs
     for decl in sorted(declarations, key=str):
         if isinstance(decl, tuple) and decl[0] == "helper" and decl[1] == "jf_exp":
             helper = exp_f32_helper()
@@ -144,7 +146,8 @@ def generate_llvm_ir(schedule: Schedule, blas: bool) -> tuple[str, tuple]:
             parts.append(decl)
             if "@jf_cblas_" in decl:   # resolved to the runtime's BLAS addresses at load time
                 imports.append(decl.split("@")[1].split("(")[0])
-    return _with_vector_width("\n".join(parts + functions + [entry])), tuple(sorted(imports))
+    return _with_vector_width(control_flow.unique_declares("\n".join(parts + functions + [entry]))), \
+        tuple(sorted(imports))
 
 
 KERNEL_NAME = "jf.kernel"
@@ -180,8 +183,6 @@ def _with_vector_width(text: str) -> str:
 # Slots of these kinds hold a numpy array object (its address, `id(array)`); the entry
 # reads the data pointer from the object, which saves ~1 us per array per call compared
 # with `array.ctypes.data`. runtime.executable checks the layout once at start-up.
-BOXED_KINDS = ("param", "var", "output")
-NDARRAY_DATA_OFFSET = 16   # PyArrayObject: PyObject_HEAD (refcount, type), then `char *data`
 FLUSH_DENORMALS = 0x8040   # MXCSR flush-to-zero and denormals-are-zero, as TensorFlow and XLA run
 
 
@@ -232,7 +233,8 @@ def _entry_function(schedule: Schedule, calls) -> str:
             continue
         args = ", ".join(f"ptr {pointers[b.id]}" for b in buffers)
         if info is not None and threads > 1:
-            lines.extend(_parallel_call(n, name, buffers, pointers, info, threads))
+            lines.extend(symdims.threads_at_run_time(n, name, args, info, PARALLEL_MIN_WORK,  # symbolic work
+                                                     _parallel_call(n, name, buffers, pointers, info, threads)))
             uses_threads = True
         elif info is not None:
             lines.append(f"  call void @{name}({args}, i64 0, i64 {info.extent}, i32 7)")
@@ -253,7 +255,7 @@ def _entry_function(schedule: Schedule, calls) -> str:
     if x86:
         lines += ["declare void @llvm.x86.sse.stmxcsr(ptr)", "declare void @llvm.x86.sse.ldmxcsr(ptr)", ""]
     if uses_threads:
-        lines += ["declare i32 @pthread_create(ptr, ptr, ptr, ptr)", "declare i32 @pthread_join(i64, ptr)", ""]
+        lines += [thread_pool.declaration(), ""]
     return "\n".join(lines)
 
 
@@ -273,7 +275,7 @@ def _call_shape(call):
 def _same_call_but_temps(a, b) -> bool:
     """b runs a's function the same way; arguments differ only where both pass workspace temps."""
     return _call_shape(a) is not None and _call_shape(a) == _call_shape(b) and all(
-        x.id == y.id or (x.kind == "temp" and y.kind == "temp") for x, y in zip(a[1], b[1]))
+        x.id == y.id or (x.kind == y.kind == "temp" and symdims.fixed_offsets(x, y)) for x, y in zip(a[1], b[1]))
 
 
 def _call_run(calls, start) -> tuple:
@@ -337,124 +339,32 @@ MAX_THREADS = 4096   # beyond this, thread creation costs more than any loop sav
 
 
 def _threads_for(info) -> int:
-    if info is None or not info.splittable or info.work < PARALLEL_MIN_WORK:
-        return 1
-    return max(1, min(num_threads(), info.extent))
-
-
-# A parallel loop passes each thread ONE small record {ptr header, i64 start, i64 stop}; the header
-# (the kernel's buffer pointers) is shared. Spawning and joining are loops over the thread index,
-# so the code size does not depend on the thread count (it was unrolled once per thread).
-_THREAD_ARGS = "{ ptr, i64, i64 }"
+    if info is None or not info.splittable or symdims.below(info.work, PARALLEL_MIN_WORK):
+        return 1    # symbolic work (shape-polymorphic): whether threads pay is decided at run time (symdims.py)
+    return num_threads() if symdims.is_symbolic(info.work) else max(1, min(num_threads(), info.extent))
 
 
 def _chunk_function(name: str, buffers) -> str:
-    """`ptr name_chunk(ptr args)`: the pthread start routine running one slice of the outer loop."""
-    at, header = _THREAD_ARGS, f"[{len(buffers)} x ptr]"
+    """`void name_chunk(ptr header, i64 start, i64 stop)`: one slice of the outer loop, run by the pool."""
     x86 = _initialize()["triple"].startswith("x86_64")
-    lines = [f"define internal ptr @{name}_chunk(ptr %args) nounwind {{", "entry:"]
-    if x86:
-        lines += ["  %mx = alloca i32, align 4", "  call void @llvm.x86.sse.stmxcsr(ptr %mx)",
-                  "  %mx.v = load i32, ptr %mx", f"  %mx.f = or i32 %mx.v, {FLUSH_DENORMALS}",
-                  "  store i32 %mx.f, ptr %mx", "  call void @llvm.x86.sse.ldmxcsr(ptr %mx)"]
-    lines += [f"  %hdr.a = getelementptr inbounds {at}, ptr %args, i32 0, i32 0",
-              "  %hdr = load ptr, ptr %hdr.a"]
-    args = []
-    for i, buf in enumerate(buffers):
-        lines.append(f"  %p{i}.a = getelementptr inbounds {header}, ptr %hdr, i64 0, i64 {i}")
-        lines.append(f"  %p{i} = load ptr, ptr %p{i}.a")
-        args.append(f"ptr %p{i}")
-    lines += [f"  %start.a = getelementptr inbounds {at}, ptr %args, i32 0, i32 1",
-              "  %start = load i64, ptr %start.a",
-              f"  %stop.a = getelementptr inbounds {at}, ptr %args, i32 0, i32 2",
-              "  %stop = load i64, ptr %stop.a",
-              f"  call void @{name}({', '.join(args)}, i64 %start, i64 %stop, i32 {PHASE_MAIN})",
-              "  ret ptr null", "}", ""]
-    return "\n".join(lines)
+    return thread_pool.chunk_function(name, buffers, x86, FLUSH_DENORMALS, PHASE_MAIN)
 
 
 def _parallel_call(n: int, name: str, buffers, pointers, info, threads: int) -> list:
-    """Init phase here; the outer loop split in `threads` slices [E*t/T, E*(t+1)/T) (threads
-    1..T-1 spawned in a loop, the caller runs slice 0; a slice whose thread could not be created
-    runs inline), a join loop, then the finish phase."""
-    at, header = _THREAD_ARGS, f"[{len(buffers)} x ptr]"
-    args = ", ".join(f"ptr {pointers[b.id]}" for b in buffers)
-    extent, p = info.extent, f"%par{n}"
-    lines = [f"  call void @{name}({args}, i64 0, i64 {extent}, i32 {PHASE_INIT})",
-             f"  {p}.hdr = alloca {header}, align 8"]
-    for i, buf in enumerate(buffers):
-        lines += [f"  {p}.hp{i} = getelementptr inbounds {header}, ptr {p}.hdr, i64 0, i64 {i}",
-                  f"  store ptr {pointers[buf.id]}, ptr {p}.hp{i}"]
-    lines += [f"  {p}.argv = alloca {at}, i64 {threads}, align 8",
-              f"  {p}.tids = alloca i64, i64 {threads}, align 8",
-              f"  {p}.spawned = alloca i32, i64 {threads}, align 4",
-              f"  br label %par{n}.pre",
-              f"par{n}.pre:",
-              f"  br label %par{n}.fill",
-              f"par{n}.fill:",           # every thread's record: header, start, stop
-              f"  {p}.t = phi i64 [0, %par{n}.pre], [{p}.t1, %par{n}.fill]",
-              f"  {p}.a = getelementptr inbounds {at}, ptr {p}.argv, i64 {p}.t",
-              f"  {p}.ah = getelementptr inbounds {at}, ptr {p}.a, i32 0, i32 0",
-              f"  store ptr {p}.hdr, ptr {p}.ah",
-              f"  {p}.lo.m = mul i64 {p}.t, {extent}",
-              f"  {p}.lo = udiv i64 {p}.lo.m, {threads}",
-              f"  {p}.t1 = add i64 {p}.t, 1",
-              f"  {p}.hi.m = mul i64 {p}.t1, {extent}",
-              f"  {p}.hi = udiv i64 {p}.hi.m, {threads}",
-              f"  {p}.as = getelementptr inbounds {at}, ptr {p}.a, i32 0, i32 1",
-              f"  store i64 {p}.lo, ptr {p}.as",
-              f"  {p}.ae = getelementptr inbounds {at}, ptr {p}.a, i32 0, i32 2",
-              f"  store i64 {p}.hi, ptr {p}.ae",
-              f"  {p}.filled = icmp eq i64 {p}.t1, {threads}",
-              f"  br i1 {p}.filled, label %par{n}.spawn.pre, label %par{n}.fill",
-              f"par{n}.spawn.pre:",
-              f"  br label %par{n}.spawn",
-              f"par{n}.spawn:",          # threads 1..T-1
-              f"  {p}.s = phi i64 [1, %par{n}.spawn.pre], [{p}.s1, %par{n}.spawn.next]",
-              f"  {p}.sa = getelementptr inbounds {at}, ptr {p}.argv, i64 {p}.s",
-              f"  {p}.stid = getelementptr inbounds i64, ptr {p}.tids, i64 {p}.s",
-              f"  {p}.rc = call i32 @pthread_create(ptr {p}.stid, ptr null, ptr @{name}_chunk, ptr {p}.sa)",
-              f"  {p}.ssp = getelementptr inbounds i32, ptr {p}.spawned, i64 {p}.s",
-              f"  store i32 {p}.rc, ptr {p}.ssp",
-              f"  {p}.sfail = icmp ne i32 {p}.rc, 0",
-              f"  br i1 {p}.sfail, label %par{n}.inline, label %par{n}.spawn.next",
-              f"par{n}.inline:",         # no thread: run the slice here
-              f"  {p}.in = call ptr @{name}_chunk(ptr {p}.sa)",
-              f"  br label %par{n}.spawn.next",
-              f"par{n}.spawn.next:",
-              f"  {p}.s1 = add i64 {p}.s, 1",
-              f"  {p}.sdone = icmp eq i64 {p}.s1, {threads}",
-              f"  br i1 {p}.sdone, label %par{n}.own, label %par{n}.spawn",
-              f"par{n}.own:",
-              f"  {p}.mine = call ptr @{name}_chunk(ptr {p}.argv)",
-              f"  br label %par{n}.join",
-              f"par{n}.join:",
-              f"  {p}.j = phi i64 [1, %par{n}.own], [{p}.j1, %par{n}.join.next]",
-              f"  {p}.jsp = getelementptr inbounds i32, ptr {p}.spawned, i64 {p}.j",
-              f"  {p}.jspv = load i32, ptr {p}.jsp",
-              f"  {p}.jdo = icmp eq i32 {p}.jspv, 0",
-              f"  br i1 {p}.jdo, label %par{n}.join.do, label %par{n}.join.next",
-              f"par{n}.join.do:",
-              f"  {p}.jtid = getelementptr inbounds i64, ptr {p}.tids, i64 {p}.j",
-              f"  {p}.jtidv = load i64, ptr {p}.jtid",
-              f"  {p}.jr = call i32 @pthread_join(i64 {p}.jtidv, ptr null)",
-              f"  br label %par{n}.join.next",
-              f"par{n}.join.next:",
-              f"  {p}.j1 = add i64 {p}.j, 1",
-              f"  {p}.jdone = icmp eq i64 {p}.j1, {threads}",
-              f"  br i1 {p}.jdone, label %par{n}.done, label %par{n}.join",
-              f"par{n}.done:",
-              f"  call void @{name}({args}, i64 0, i64 {extent}, i32 {PHASE_FINISH})"]
-    return lines
+    """Init phase here; the outer loop as one job of the persistent pool (codegen/thread_pool.py:
+    the caller and up to threads - 1 workers claim chunks; no worker: it runs inline), then the
+    finish phase."""
+    return thread_pool.parallel_call(n, name, buffers, pointers, info, threads, PHASE_INIT, PHASE_FINISH)
 
 
-def compile_llvm_ir(text: str, imports: tuple) -> CompiledModule:
+def compile_llvm_ir(text: str, imports: tuple, worker_only: bool = False) -> CompiledModule:
     """-O3 and object emission, in a recycled worker process: llvmlite's pass manager leaks native
-    memory on every run (codegen/llvm_worker.py, codegen/compile_pool.py)."""
+    memory on every run (codegen/llvm_worker.py, codegen/compile_pool.py). `worker_only`: never
+    in this process (background compiles, runtime/tiered_build.py)."""
     from . import compile_pool
     state = _initialize()
     start = time.perf_counter()
-    optimized_ir, object_code = compile_pool.optimize(text, state["cpu"], state["features"])
+    optimized_ir, object_code = compile_pool.optimize(text, state["cpu"], state["features"], worker_only)
     return CompiledModule(text, optimized_ir, object_code, time.perf_counter() - start, imports)
 
 
@@ -490,6 +400,8 @@ class LoadedCode:
         builder = llvm.JITLibraryBuilder().add_object_img(object_code).add_current_process()
         for name, address in symbol_addresses.items():
             builder.import_symbol(name, address)
+        if thread_pool.needs_pool(object_code):      # the persistent pool, linked once per process
+            builder.import_symbol(thread_pool.RUN_SYMBOL, thread_pool.run_address())
         builder.export_symbol(ENTRY)
         with _init_lock:
             self.library = f"jf_lib{next(_library_ids)}"
