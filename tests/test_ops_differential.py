@@ -288,19 +288,25 @@ def case_label(cases):
 # ---------------------------------------------------------------------------------------------
 REDUCE_OPS = [n for n in _ops_of(REDUCE) if n not in ("argmax", "argmin")]
 ARG_OPS = [n for n in _ops_of(REDUCE) if n in ("argmax", "argmin")]
-SPECIAL_ELEMENTWISE = {"select", "cast", "add_n", "iota"}
+SPECIAL_ELEMENTWISE = {"select", "cast", "add_n", "iota", "dim_value"}   # dim_value: tests/test_shape_polymorphic.py
 UNARY_OPS = sorted(set(ELEMENTWISE_UNARY) | {n for n in _ops_of(ELEMENTWISE)
                                               if n in ("identity", "stop_gradient")})
 BINARY_OPS = sorted(ELEMENTWISE_BINARY)
 LAYOUT_TESTS = {"reshape", "transpose", "broadcast_to", "strided_slice", "concat", "scatter_slice"}
 LIBRARY_TESTS = {"matmul", "matrix_inverse"}
 ARRAY_EXTRA_TESTS = {"slice", "reverse", "gather", "segment_sum", "scan", "top_k"}   # tests/test_array_ops_extra.py
+CONV_POOL_TESTS = {"conv2d", "conv2d_backprop_input", "conv2d_backprop_filter", "depthwise_conv2d_native",  # tests/
+                   "depthwise_conv2d_native_backprop_input", "depthwise_conv2d_native_backprop_filter",  # test_conv_ops
+                   "max_pool", "avg_pool", "max_pool_grad", "max_pool_grad_grad", "avg_pool_grad"}  # test_pool_ops
+
+
+REGION_OPS = {"cond", "while"}   # own regions, no numpy reference: tests/test_control_flow_ops.py, test_while_grad.py
 
 
 def test_every_registered_op_of_the_tested_kinds_is_covered():
     covered = set(UNARY_OPS) | set(BINARY_OPS) | SPECIAL_ELEMENTWISE | set(REDUCE_OPS) | set(ARG_OPS) \
-        | LAYOUT_TESTS | LIBRARY_TESTS | ARRAY_EXTRA_TESTS
-    in_scope = {name for name, op in all_ops().items() if op.kind in TESTED_KINDS}
+        | LAYOUT_TESTS | LIBRARY_TESTS | ARRAY_EXTRA_TESTS | CONV_POOL_TESTS
+    in_scope = {name for name, op in all_ops().items() if op.kind in TESTED_KINDS} - REGION_OPS
     assert in_scope - covered == set(), "ops without a differential test"
     assert covered - in_scope == set(), "tests for ops that are not registered with a tested kind"
     for name in in_scope:
@@ -1403,3 +1409,21 @@ def test_unknown_shapes_respecialize_per_feed_shape():
             for t, value, want in zip(fetches, sess.run(fetches, feeds), numpy_eval(g, fetches, feeds)):
                 check.check(f"{shape} {t.op.name}", value, want, t.dtype, "accumulate")
     check.done()
+
+
+def test_tf1_where_with_a_vector_condition_selects_rows():
+    """TF 1.x `tf.where(cond, x, y)` with a vector cond as long as x's first dimension selects rows,
+    even for a square x (tf.where_v2 broadcasts over the last axis instead)."""
+    cond = np.array([True, False, True, False])
+    x = np.arange(16, dtype=np.float32).reshape(4, 4)
+    g = tf.Graph()
+    with g.as_default():
+        rows = tf.where(tf.constant(cond), tf.constant(x), tf.constant(-x))
+        columns = tf.where_v2(tf.constant(cond), tf.constant(x), tf.constant(-x))
+        unknown = tf.placeholder(tf.float32, [None, 4])
+        fed_rows = tf.where(tf.constant(cond), unknown, -unknown)
+    with tf.Session(graph=g) as sess:
+        got_rows, got_columns, got_fed = sess.run([rows, columns, fed_rows], {unknown: x})
+    np.testing.assert_array_equal(got_rows, np.where(cond[:, None], x, -x))
+    np.testing.assert_array_equal(got_columns, np.where(cond[None, :], x, -x))
+    np.testing.assert_array_equal(got_fed, np.where(cond[:, None], x, -x))

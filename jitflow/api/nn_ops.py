@@ -117,7 +117,23 @@ def l2_loss(t, name=None):
 
 
 def bias_add(value, bias, data_format=None, name=None):
-    return m.add(value, bias, name=name or "BiasAdd")
+    """value + bias along the channel axis: the last (NHWC, the default) or axis 1 ("NCHW" / "NC..")."""
+    value, bias = convert_to_tensor(value), convert_to_tensor(bias)
+    bias = convert_to_tensor(bias, dtype=value.dtype) if bias.dtype != value.dtype else bias
+    if bias.shape.dims is not None and len(bias.shape.dims) != 1:
+        raise ValueError(f"bias_add: bias must be 1-D, got shape {bias.shape}")
+    rank = None if value.shape.dims is None else len(value.shape.dims)
+    if rank is not None and rank < 2:
+        raise ValueError(f"bias_add: value must be at least 2-D, got shape {value.shape}")
+    if data_format is None or (isinstance(data_format, str) and data_format.startswith("N")
+                               and data_format.endswith("C")):
+        return m.add(value, bias, name=name or "BiasAdd")
+    if not (isinstance(data_format, str) and data_format.startswith("NC")):
+        raise ValueError(f"bias_add: data_format must be 'N...C' or 'NC...', got {data_format!r}")
+    if rank is None:
+        raise ValueError(f"bias_add: data_format={data_format!r} needs a value of known rank")
+    from .array_ops import reshape
+    return m.add(value, reshape(bias, [-1] + [1] * (rank - 2)), name=name or "BiasAdd")
 
 
 def leaky_relu(features, alpha=0.2, name=None):

@@ -83,6 +83,9 @@ def apply_api_step(tf, builder, xs, p):
         return tf.slice(xs[0], list(p["begin"]), list(p["size"]))
     if builder == "cumsum":
         return tf.cumsum(xs[0], axis=p["axis"], exclusive=p["exclusive"], reverse=p["reverse"])
+    if builder in ("conv2d", "depthwise_conv2d", "avg_pool"):
+        from .steps_conv import apply_conv_step
+        return apply_conv_step(tf, builder, xs, p)
     raise ValueError(f"unknown fuzz builder {builder!r}")
 
 
@@ -109,4 +112,7 @@ def api_step_source(builder, names, p) -> str:
         return f"tf.slice({a}, {list(p['begin'])}, {list(p['size'])})"
     if builder == "cumsum":
         return f"tf.cumsum({a}, axis={p['axis']}, exclusive={p['exclusive']}, reverse={p['reverse']})"
+    if builder in ("conv2d", "depthwise_conv2d", "avg_pool"):
+        from .steps_conv import conv_step_source
+        return conv_step_source(builder, names, p)
     return f"{builder}({a}, {p!r})"

@@ -50,20 +50,29 @@ def _sdiv(a, b):
     return np.where(np.asarray(a) == 0, 0.0, np.where(np.asarray(b) == 0, np.inf, r))
 
 
-# ops whose float result is correctly rounded (or a fixed sequence of correctly rounded steps that
-# numpy's reference performs identically): exact operands give a bit-identical result
-_EXACT_OPS = {"add", "sub", "mul", "div", "sqrt", "rsqrt", "square", "neg", "abs", "relu", "maximum",
-              "minimum", "sign", "select", "cast", "identity", "stop_gradient", "floordiv", "floormod",
-              "add_n"}
-_TRANSCENDENTAL_ULPS = {"exp": 8, "log": 8, "tanh": 8, "sigmoid": 10, "pow": 8}
-# registry ops (steps_registry.py): correctly rounded (or a sequence numpy repeats exactly) and the rest
-EXACT_REGISTRY = {"floor", "ceil", "round", "rint", "relu6", "reciprocal", "squared_difference"}
+# each op's tolerance is a field of its record (OpDef.ulps): 0 = its float result is correctly rounded
+# (or a fixed sequence of correctly rounded steps numpy's reference performs identically), so exact
+# operands give a bit-identical result; n = n units in the last place; None = GENERIC_ULPS
+GENERIC_ULPS = 16
 _STEP_FUNCTIONS = {"floor", "ceil", "round", "rint"}
 _TRIG = {"sin", "cos", "tan"}           # argument reduction: the input is known to ~u * |x|
-_EXACT_OPS |= EXACT_REGISTRY
-GENERIC_ULPS = 16
-# ops whose result keeps the sign of a zero operand deterministically
-_SIGNED_ZERO_SAFE = _EXACT_OPS - {"maximum", "minimum", "relu", "add_n", "relu6"}
+
+
+def op_ulps(name):
+    """The fuzzer's tolerance of op `name`, from its record: 0 (exact), n ulps, or None (generic)."""
+    from ..ops import all_ops
+    opdef = all_ops().get(name)
+    return None if opdef is None else opdef.ulps
+
+
+def is_exact(name) -> bool:
+    """Whether op `name` is correctly rounded (its record's ulps is 0)."""
+    return op_ulps(name) == 0
+
+
+def _signed_zero_safe(name) -> bool:
+    """Whether the op's result keeps the sign of a zero operand deterministically."""
+    return is_exact(name) and name not in ("maximum", "minimum", "relu", "add_n", "relu6")
 
 
 def _operands(node_inputs, values, out_shape):
@@ -155,13 +164,11 @@ def _elementwise_bounds(op, attrs, vals, errs, out):
     inexact = np.zeros(shape, bool)
     for e in errs:
         inexact |= e > 0
-    ulps = _TRANSCENDENTAL_ULPS.get(op, GENERIC_ULPS if op not in _EXACT_OPS else None)
-    if ulps is not None:
-        err = err + ulps * u * mo
-    elif op in _EXACT_OPS:
+    ulps = op_ulps(op)
+    if ulps == 0:
         err = err + np.where(inexact, 2 * u * mo, 0.0)
     else:
-        err = err + 2 * u * mo
+        err = err + (GENERIC_ULPS if ulps is None else ulps) * u * mo
     # denormal results are flushed to zero by the compiled code (FTZ/DAZ, as TF and XLA run)
     err = err + np.where(mo < tiny, tiny, 0.0) + np.where(inexact, tiny, 0.0)
     return err, unc
@@ -264,7 +271,7 @@ def _bounds(op, name, opdef, attrs, ins, out) -> OV:
             unc = unc | (zss[1] & (_bc(vals[1], shape) == 0))
         if name in ("rsqrt",) or (name == "pow" and len(zss) > 1):
             unc = unc | (zss[0] & (_bc(vals[0], shape) == 0))
-        zs = (out == 0) & (any_zs | (name not in _SIGNED_ZERO_SAFE) | (name in ("maximum", "minimum", "relu")))
+        zs = (out == 0) & (any_zs | (not _signed_zero_safe(name)) | (name in ("maximum", "minimum", "relu")))
         return _finish(OV(out, err, unc, zs), out.dtype)
     if opdef.kind == "reduce":
         return _reduce_bounds(name, opdef, attrs, ins[0], out)
@@ -283,8 +290,41 @@ def _bounds(op, name, opdef, attrs, ins, out) -> OV:
             m = _mag(out)
             err = m @ a.err @ m + 64 * n * cond * u * (m.max() if m.size else 0)
         return _finish(OV(out, err, np.any(a.unc) | np.zeros(shape, bool), out == 0), out.dtype)
+    if opdef.extra.get("bounds") in ("linear", "bilinear"):     # conv2d family, avg pooling
+        return _multilinear_bounds(opdef, attrs, ins, out)
     # anything else (random, sources): exact
     return OV(out)
+
+
+def _multilinear_bounds(opdef, attrs, ins, out) -> OV:
+    """An op linear in each of its one or two float operands (the others: shape vectors) whose
+    reference is that map R: sums of k products in any order, bounded as a matmul is, with k = the
+    number of terms of an element (R of all-ones arrays; pooling divides, so its window size)."""
+    floats = [k for k, v in enumerate(ins) if np.issubdtype(np.asarray(v.val).dtype, np.floating)]
+
+    def apply(*arrays):
+        args = [np.asarray(v.val) for v in ins]
+        for k, a in zip(floats, arrays):
+            args[k] = np.asarray(a, np.float64)
+        with np.errstate(all="ignore"):
+            return np.asarray(opdef.reference(*args, **attrs), np.float64)
+    mags = [_mag(ins[k].val) for k in floats]
+    errs = [np.asarray(ins[k].err, np.float64) for k in floats]
+    ones = [np.ones(np.shape(ins[k].val)) for k in floats]
+    unc = np.zeros(out.shape, bool)
+    for j, k in enumerate(floats):
+        unc = unc | (apply(*[np.asarray(ins[k].unc, np.float64) if i == j else ones[i]
+                             for i in range(len(floats))]) > 0)
+    u, tiny = _unit(out.dtype), _tiny(out.dtype)
+    terms = apply(*ones)
+    k_max = float(terms.max()) if terms.size else 0.0
+    if opdef.extra["bounds"] == "linear":
+        k_max = float(np.prod(attrs.get("ksize", (1, 1))))
+        err = apply(errs[0]) + 2 * (k_max + 2) * u * apply(mags[0]) + (k_max + 1) * tiny
+    else:
+        err = apply(mags[0], errs[1]) + apply(errs[0], mags[1]) + apply(errs[0], errs[1]) \
+            + 2 * (k_max + 2) * u * apply(mags[0], mags[1]) + (k_max + 1) * tiny
+    return _finish(OV(out, err, unc, out == 0), out.dtype)
 
 
 def _cast_bounds(x: OV, err, unc, zs, out) -> OV:

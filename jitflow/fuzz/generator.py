@@ -7,6 +7,7 @@ import numpy as np
 from .common import DTYPES, INT_NAMES, MAX_ELEMENTS
 from .draws import HypothesisDraw
 from .program import Program, _apply_step, step_source
+from .steps_conv import ConvSteps
 from .steps_issue15 import Issue15Steps
 from .steps_layout import LayoutSteps
 from .steps_math import MathSteps
@@ -35,7 +36,7 @@ def _oracle_ops() -> set:
 ORACLE_OPS = _oracle_ops()
 
 
-class Generator(MathSteps, LayoutSteps, RegistrySteps, Issue15Steps):
+class Generator(MathSteps, LayoutSteps, RegistrySteps, Issue15Steps, ConvSteps):
     """Builds one random program step by step; the graph it builds as it goes checks every step."""
 
     def __init__(self, draw, kind="forward", allow_big=True, category="plain"):
@@ -244,13 +245,14 @@ class Generator(MathSteps, LayoutSteps, RegistrySteps, Issue15Steps):
         d = self.d
         if self.grad:
             table = {"unary": 6, "binary": 6, "reduce": 3, "layout": 3, "matmul": 1, "softmax": 1.2,
-                     "normalize": 0.6, "select": 1, "concat": 0.7, "add_n": 0.5, "registry": 1.5, "api_array": 0.8}
+                     "normalize": 0.6, "select": 1, "concat": 0.7, "add_n": 0.5, "registry": 1.5, "api_array": 0.8,
+                     "api_conv": 0.5}
         else:
             table = {"variable": 0.3, "read": 0.4 if self.var_specs else 0, "update": 1.0, "sgd": 0.3,
                      "unary": 5, "binary": 6, "compare": 2, "select": 1.2, "cast": 2.5, "reduce": 3,
                      "arg": 0.8, "layout": 3, "slice": 2, "concat": 1, "matmul": 1, "add_n": 0.6,
                      "softmax": 2, "normalize": 1, "one_hot": 0.4, "logical": 0.5, "inverse": 0.2,
-                     "random": 0.3, "registry": 2, "api_array": 1.2,
+                     "random": 0.3, "registry": 2, "api_array": 1.2, "api_conv": 0.5,
                      "int_div": 3 if self.category == "int_div" else 0.4,
                      "sparse_xent": 3 if self.category == "sparse_labels" else 0.3}
             if self.no_variables:      # and no random ops: each call of a jitted function draws anew
