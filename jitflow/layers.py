@@ -1,7 +1,9 @@
 """`tf.layers`: the TF 1.x layer functions and classes (see jitflow/api/layers.py)."""
-from .api.layers import (BatchNormalization, Dense, Dropout, Flatten, Layer, average_pooling2d,  # noqa: F401
-                         batch_normalization, conv1d, conv2d, conv2d_transpose, dense, dropout, flatten,
-                         max_pooling2d)
+from .api.layers import (BatchNormalization, Dense, Dropout, Flatten, Layer,  # noqa: F401
+                         batch_normalization, conv1d, dense, dropout, flatten)
+from .api.conv_layers import (AveragePooling2D, AvgPool2D, Conv2D, Conv2DTranspose, Convolution2D,  # noqa: F401
+                              Convolution2DTranspose, Deconv2D, Deconvolution2D, MaxPool2D, MaxPooling2D,
+                              average_pooling2d, conv2d, conv2d_transpose, max_pooling2d)
 
 
 from .missing_names import module_getattr as _module_getattr  # noqa: E402

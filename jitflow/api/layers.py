@@ -401,13 +401,10 @@ def batch_normalization(inputs, axis=-1, momentum=0.99, epsilon=1e-3, center=Tru
 
 def _missing(what):
     def fn(*args, **kwargs):
-        raise UnsupportedError(f"tf.layers.{what} is not supported by jitflow (no convolution/pooling kernels)")
+        raise UnsupportedError(f"tf.layers.{what} is not supported by jitflow (2-D convolution and pooling layers are)")
     fn.__name__ = what
     return fn
 
 
 conv1d = _missing("conv1d")
-conv2d = _missing("conv2d")
-conv2d_transpose = _missing("conv2d_transpose")
-max_pooling2d = _missing("max_pooling2d")
-average_pooling2d = _missing("average_pooling2d")
+# conv2d, conv2d_transpose, max_pooling2d, average_pooling2d: jitflow/api/conv_layers.py

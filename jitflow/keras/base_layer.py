@@ -11,6 +11,7 @@ reads the same Variables.
 from __future__ import annotations
 
 import collections
+import re
 
 import numpy as np
 
@@ -29,12 +30,11 @@ def unique_name(base: str) -> str:
 
 
 def snake_case(name: str) -> str:
-    out = []
-    for i, c in enumerate(name):
-        if c.isupper() and i and (not name[i - 1].isupper() or (i + 1 < len(name) and name[i + 1].islower())):
-            out.append("_")
-        out.append(c.lower())
-    return "".join(out)
+    """Keras' to_snake_case: 'BatchNormalization' -> 'batch_normalization', 'Conv2D' -> 'conv2d',
+    'GlobalAveragePooling2D' -> 'global_average_pooling2d', 'SimpleRNN' -> 'simple_rnn'."""
+    intermediate = re.sub("(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    snake = re.sub("([a-z])([A-Z])", r"\1_\2", intermediate).lower()
+    return snake if snake[0] != "_" else "private" + snake
 
 
 def _shape_tuple(shape):
