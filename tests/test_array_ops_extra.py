@@ -172,7 +172,7 @@ def test_gather_out_of_range_raises_invalid_argument():
         for bad in ([3, 0], [0, -1]):
             with pytest.raises(tf.errors.InvalidArgumentError, match="out of range"):
                 sess.run(y, {i: bad})
-    with pytest.raises(UnsupportedError, match="batch_dims"):
+    with pytest.raises(ValueError, match="batch_dims"):       # params.shape[0] 3 != indices.shape[0] 1
         tf.gather(p, [0], batch_dims=1)
     with pytest.raises(TypeError):
         tf.gather(p, [0.5])
@@ -195,11 +195,13 @@ def test_embedding_lookup_trains_only_the_looked_up_rows():
 
 def test_unsorted_segment_sum():
     data = np.arange(12, dtype=np.float32).reshape(4, 3)
-    out = run(tf.unsorted_segment_sum(tf.constant(data), tf.constant([2, 0, 2, 5]), 3))
+    out = run(tf.unsorted_segment_sum(tf.constant(data), tf.constant([2, 0, 2, -1]), 3))
     want = np.zeros((3, 3), np.float32)
     want[2] = data[0] + data[2]
     want[0] = data[1]
-    np.testing.assert_array_equal(out, want)      # id 5 is out of range: dropped, as TF
+    np.testing.assert_array_equal(out, want)      # a negative id is dropped, as TF
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"= 5 is out of range \[0, 3\)"):
+        run(tf.unsorted_segment_sum(tf.constant(data), tf.constant([2, 0, 2, 5]), 3))   # TF 1.x CPU
 
 
 # ---- cumsum / cumprod --------------------------------------------------------------------------------------------

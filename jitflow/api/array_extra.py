@@ -1,6 +1,5 @@
 """TF 1.x array functions beyond the basics: tf.tile, tf.pad, tf.slice, tf.split,
-tf.eye, tf.linspace, tf.reverse, tf.gather (and tf.nn.embedding_lookup,
-tf.unsorted_segment_sum), tf.cumsum/cumprod, tf.nn.top_k, tf.nn.in_top_k,
+tf.eye, tf.linspace, tf.reverse, tf.cumsum/cumprod, tf.nn.top_k, tf.nn.in_top_k,
 tf.norm, tf.clip_by_norm, tf.nn.l2_normalize, and
 tf.boolean_mask (refused: its output size depends on the data).
 
@@ -8,7 +7,7 @@ Arguments that fix a static shape (multiples, paddings, begin/size, split sizes,
 num) must be known when the graph is built: Python ints, lists, numpy arrays or
 `tf.constant` tensors; another tensor raises UnsupportedError naming the argument.
 The registry records live in jitflow/ops/array_extra.py; tf.einsum and tf.tensordot
-in jitflow/api/einsum.py (re-exported here).
+in jitflow/api/einsum.py, tf.gather and its family in jitflow/api/gather_api.py (re-exported here).
 """
 from __future__ import annotations
 
@@ -217,42 +216,6 @@ def linspace(start, stop, num, name=None):
 lin_space = linspace
 
 
-# ---- gather ---------------------------------------------------------------------------------------------
-def gather(params, indices, validate_indices=None, name=None, axis=None, batch_dims=0):
-    """params[indices] along axis; an out-of-range index raises InvalidArgumentError at run time."""
-    if batch_dims:
-        raise UnsupportedError(f"gather: batch_dims={batch_dims} is not supported (only 0)")
-    p = convert_to_tensor(params)
-    i = convert_to_tensor(indices)
-    if i.dtype not in (int32, int64):
-        raise TypeError(f"gather: indices must be int32 or int64, got {i.dtype.name}")
-    rank = len(_dims(p, "gather"))
-    _dims(i, "gather")
-    axis = 0 if axis is None else _axis(axis, rank, "gather")
-    return _make("gather", [p, i], {"axis": axis}, name=name or "GatherV2")
-
-
-def embedding_lookup(params, ids, partition_strategy="mod", name=None, validate_indices=True, max_norm=None):
-    if isinstance(params, (list, tuple)):
-        if len(params) != 1:
-            raise UnsupportedError("embedding_lookup: sharded params (a list of several tensors) are not supported")
-        params = params[0]
-    if max_norm is not None:
-        raise UnsupportedError("embedding_lookup: max_norm is not supported")
-    if partition_strategy not in ("mod", "div"):
-        raise ValueError(f"embedding_lookup: unknown partition_strategy {partition_strategy!r}")
-    return gather(params, ids, name=name or "embedding_lookup")
-
-
-def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
-    x = convert_to_tensor(data)
-    ids = convert_to_tensor(segment_ids)
-    if ids.dtype not in (int32, int64):
-        raise TypeError(f"unsorted_segment_sum: segment_ids must be int32 or int64, got {ids.dtype.name}")
-    count = int(static_value(num_segments, "num_segments", "unsorted_segment_sum").reshape(()))
-    return _make("segment_sum", [x, ids], {"axis": 0, "num_segments": count}, name=name or "UnsortedSegmentSum")
-
-
 # ---- cumsum / cumprod -----------------------------------------------------------------------------------
 def _scan(kind, default):
     def fn(x, axis=0, exclusive=False, reverse=False, name=None):
@@ -400,3 +363,4 @@ def clip_by_norm(t, clip_norm, axes=None, name=None):
 
 
 from .einsum import einsum, tensordot  # noqa: E402,F401  (tf.einsum, tf.tensordot)
+from .gather_api import embedding_lookup, gather, unsorted_segment_sum  # noqa: E402,F401  (jitflow/api/gather_api.py)

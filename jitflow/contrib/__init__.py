@@ -1,6 +1,7 @@
 """`tf.contrib`: the pieces of it the TF 1.x lectures use (`tf.contrib.layers`: fully_connected, batch_norm,
 regularizers, initializers)."""
 from . import layers  # noqa: F401  (tf.contrib.layers)
+from . import rnn  # noqa: F401,E402  (tf.contrib.rnn)
 
 
 from ..missing_names import module_getattr as _module_getattr  # noqa: E402

@@ -57,6 +57,8 @@ def leaky_relu(x, alpha=0.2):
 _BY_NAME = {"linear": linear, "relu": relu, "sigmoid": sigmoid, "softmax": softmax, "tanh": tanh,
             "softplus": softplus, "elu": elu, "selu": selu, "swish": swish, "silu": swish,
             "leaky_relu": leaky_relu}
+from .recurrent_math import hard_sigmoid  # noqa: E402  (TF 1.15 LSTM/GRU recurrent_activation default)
+_BY_NAME["hard_sigmoid"] = hard_sigmoid
 
 
 def get(identifier):

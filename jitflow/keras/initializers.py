@@ -56,6 +56,10 @@ _CLASSES = {"Zeros": Zeros, "Ones": Ones, "Constant": Constant, "RandomNormal": 
 zeros, ones, constant = Zeros, Ones, Constant
 glorot_uniform, glorot_normal, he_normal, he_uniform = GlorotUniform, GlorotNormal, HeNormal, HeUniform
 lecun_normal, lecun_uniform = LecunNormal, LecunUniform
+from .recurrent_math import Orthogonal  # noqa: E402  (the recurrent layers' default recurrent_initializer)
+_BY_NAME.update(orthogonal=Orthogonal, uniform=RandomUniform)
+_CLASSES.update(Orthogonal=Orthogonal)
+orthogonal = Orthogonal
 
 
 def get(identifier):

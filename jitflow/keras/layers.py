@@ -231,6 +231,15 @@ class BatchNormalization(Layer):
 
 LAYER_CLASSES = {cls.__name__: cls for cls in (InputLayer, Dense, Flatten, Activation, Reshape, Dropout,
                                                BatchNormalization)}
+from .recurrent import GRU, LSTM, SimpleRNN  # noqa: E402,F401  (jitflow/keras/recurrent.py)
+from .recurrent_wrappers import Bidirectional, Embedding, TimeDistributed  # noqa: E402,F401
+from . import recurrent as _recurrent, recurrent_wrappers as _recurrent_wrappers  # noqa: E402
+LAYER_CLASSES.update(_recurrent.LAYER_CLASSES, **_recurrent_wrappers.LAYER_CLASSES)
+from .conv_layers import (AveragePooling2D, AvgPool2D, Conv2D, Conv2DTranspose, Convolution2D,  # noqa: E402,F401
+                          Convolution2DTranspose, GlobalAveragePooling2D, GlobalAvgPool2D, GlobalMaxPool2D,
+                          GlobalMaxPooling2D, MaxPool2D, MaxPooling2D, ZeroPadding2D)
+from . import conv_layers as _conv_layers  # noqa: E402  (jitflow/keras/conv_layers.py)
+LAYER_CLASSES.update(_conv_layers.LAYER_CLASSES)
 
 
 from ..missing_names import module_getattr as _module_getattr  # noqa: E402
