@@ -386,6 +386,12 @@ class JitFunction:
     def __repr__(self):
         return f"<jitflow.jit {self.name}: {len(self._cache)} compiled signature(s)>"
 
+    def __str__(self):
+        """print(fn): the IR text of each compiled signature (cond / while loops as nested blocks)."""
+        from .ir.printer import print_function
+        return "\n".join([repr(self)] + [print_function(e.lowered.function) for e in list(self._cache.values())
+                                          if getattr(e, "lowered", None) is not None])
+
     def __get__(self, obj, objtype=None):
         if obj is None:
             return self

@@ -19,9 +19,13 @@ def is_check_status(status: int) -> bool:
 
 def check_error(schedule, status: int, detail: int | None) -> errors.InvalidArgumentError:
     position = status - CHECK_STATUS_BASE
-    if not 0 <= position < len(schedule.kernels) or schedule.kernels[position].kind != "check":
+    kernels = schedule.kernels
+    if position >= len(kernels):      # a check inside a cond / while region (jitflow/passes/region_schedule.py)
+        from jitflow.ir.region_checks import check_table
+        kernels = list(kernels) + check_table(schedule)
+    if not 0 <= position < len(kernels) or kernels[position].kind != "check":
         return errors.InvalidArgumentError(None, None, f"kernel status {status}")
-    node = schedule.kernels[position].root.node
+    node = kernels[position].root.node
     opdef = get_op(node.op)
     message = opdef.extra["message"](node.attrs, "<unknown>" if detail is None else detail)
     where = SimpleNamespace(name=node.scope or node.op, type=node.attrs.get("op_type") or opdef.tf_name,

@@ -264,6 +264,10 @@ class Graph:
         """Creates an op; infers output types with the registry rule."""
         if self._finalized:
             raise RuntimeError("Graph is finalized and cannot be modified.")
+        default = get_default_graph()
+        if default is not self and op_name not in ("read_var", "variable") and getattr(default, "encloses", None) \
+                and default.encloses(self):       # tracing a control-flow region (framework/func_graph.py)
+            return default.create_op(op_name, inputs, attrs, name, output_types)
         attrs = dict(attrs or {})
         opdef = get_op(op_name)
         loc = user_location()

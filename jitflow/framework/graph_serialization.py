@@ -87,6 +87,8 @@ def encode_value(value, where: str = "value"):
         return {"$dict": out}
     if isinstance(value, (bytes, bytearray)):
         return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if hasattr(value, "meta_graph_encoding"):      # a cond / while region (framework/func_graph.py)
+        return {"$region": value.meta_graph_encoding()}
     raise GraphSerializationError(f"cannot serialize {where}: a value of type {type(value).__name__} ({value!r:.80}) "
                                   f"has no meta graph encoding")
 
@@ -123,6 +125,9 @@ def decode_value(data, where: str = "value"):
             return as_dtype(_expect(body, str, where))
         if tag == "$float":
             return {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}[body]
+        if tag == "$region":            # materialized in the op's graph on first use (framework/func_graph.py)
+            from .func_graph import EncodedRegion
+            return EncodedRegion(_expect(body, dict, where))
         if tag == "$bytes":
             return base64.b64decode(_expect(body, str, where), validate=True)
         if tag in ("$ndarray", "$scalar"):

@@ -62,7 +62,9 @@ class Value:
 class Node:
     """An operation instance: op name, operands, attributes, typed results."""
 
-    __slots__ = ("op", "operands", "attrs", "results", "loc", "scope")
+    # `regions`: the Functions a structured control-flow op owns (cond: two branches; while: condition
+    # and body), empty for every other op; see jitflow/ir/regions.py
+    __slots__ = ("op", "operands", "attrs", "results", "loc", "scope", "regions")
 
     def __init__(self, op: str, operands, attrs: dict[str, Any], result_types,
                  loc: SourceLoc | None = None, scope: str = ""):
@@ -72,6 +74,7 @@ class Node:
         self.results = [Value(t, self, i) for i, t in enumerate(result_types)]
         self.loc = loc
         self.scope = scope
+        self.regions: tuple = ()
 
     @property
     def result(self) -> Value:

@@ -11,6 +11,7 @@ from typing import Callable
 
 from .core import Function, Node, Value
 from .printer import ValueNamer
+from .regions import REGION_OPS, region_problem, regions_of
 from .types import EffectType, TensorType, VarType
 
 
@@ -46,6 +47,7 @@ class _Verifier:
         self.defined: set[Value] = set()
         self.effect_consumer: dict[Value, Node] = {}
         self.defined_later: set[Value] = {r for node in fn.nodes for r in node.results}
+        self.pending_regions: list[Function] = []      # verified after this function, by the caller
 
     def run(self):
         for k, param in enumerate(self.fn.params):
@@ -55,7 +57,12 @@ class _Verifier:
         for node in self.fn.nodes:
             self.check_operands(node)
             self.check_results(node)
-            if self.infer is not None:
+            if regions_of(node) or node.op in REGION_OPS:     # structured control flow (ir/regions.py)
+                problem = region_problem(node)
+                if problem:
+                    _fail(node, problem)
+                self.pending_regions.extend(regions_of(node))
+            elif self.infer is not None:
                 self.check_types(node)
         for k, value in enumerate(self.fn.results):
             if value not in self.defined:
@@ -99,4 +106,8 @@ class _Verifier:
 
 def verify_function(fn: Function, infer: Callable | None = None) -> None:
     """Raises IRVerifyError on the first problem found; returns None when `fn` is well formed."""
-    _Verifier(fn, infer).run()
+    pending = [fn]
+    while pending:                   # region functions are verified iteratively, never recursively
+        verifier = _Verifier(pending.pop(), infer)
+        verifier.run()
+        pending.extend(verifier.pending_regions)

@@ -6,6 +6,7 @@ import time
 
 from ..framework.gc_pause import gc_paused
 from ..ir.core import Function
+from ..ir.regions import nested_functions
 from .cse import eliminate_common_subexpressions
 from .dce import eliminate_dead_code
 from .simplify import simplify
@@ -19,6 +20,15 @@ def run_pipeline(fn: Function, verify: bool = False, timings: dict | None = None
 
 
 def _run_pipeline(fn: Function, verify: bool, timings: dict | None) -> Function:
+    fn = _run_passes(fn, verify, timings)
+    # regions (cond branches, loop bodies: jitflow/ir/regions.py) are isolated from above, so each is
+    # optimized on its own, like a function; a worklist, never recursion on nesting depth
+    for region in nested_functions(fn):
+        _run_passes(region, False, timings)
+    return fn
+
+
+def _run_passes(fn: Function, verify: bool, timings: dict | None) -> Function:
     for name, pass_fn in PIPELINE:
         start = time.perf_counter()
         fn = pass_fn(fn)
