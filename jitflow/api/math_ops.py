@@ -125,16 +125,30 @@ to_int64 = lambda x, name="ToInt64": cast(x, int64, name=name)  # noqa: E731
 
 
 def where(condition, x=None, y=None, name=None):
-    """`tf.where(cond, x, y)` selects elementwise with broadcasting."""
+    """TF 1.x `tf.where(cond, x, y)`: a vector `cond` as long as x's first dimension selects whole rows
+    (TF 1.x semantics, also for a square x). Where TF 1.x would reject the shapes (x and y differ, or a
+    vector cond matches no first dimension), jitflow broadcasts as `tf.where_v2` does."""
     if x is None or y is None:
         raise UnsupportedError("tf.where(condition) without x and y (dynamic output shape) "
-                                  "is not supported by jitflow")
+                               "is not supported by jitflow")
     condition = convert_to_tensor(condition)
     x, y = binary_operands(x, y)
+    xs, cs = x.shape.dims, condition.shape.dims
+    if cs is not None and xs is not None and len(cs) == 1 and len(xs) > 1 and (
+            cs[0] is None or xs[0] is None or cs[0] == xs[0]):
+        from .array_ops import reshape
+        condition = reshape(condition, [-1] + [1] * (len(xs) - 1))     # selects rows
     return _make("select", [condition, x, y], name=name or "Select")
 
 
-where_v2 = where
+def where_v2(condition, x=None, y=None, name=None):
+    """`tf.where_v2` (TF 2's `tf.where`): selects elementwise with numpy broadcasting."""
+    if x is None or y is None:
+        raise UnsupportedError("tf.where_v2(condition) without x and y (dynamic output shape) "
+                               "is not supported by jitflow")
+    condition = convert_to_tensor(condition)
+    x, y = binary_operands(x, y)
+    return _make("select", [condition, x, y], name=name or "SelectV2")
 
 
 def add_n(inputs, name=None):

@@ -178,8 +178,8 @@ def _apply_step(tf, builder, xs, p, env=None):
         return tf.matmul(xs[0], xs[1], transpose_a=p["ta"], transpose_b=p["tb"])
     if builder == "add_n":
         return tf.add_n(list(xs))
-    if builder == "where":
-        return tf.where(xs[0], xs[1], xs[2])
+    if builder == "where":     # where_v2: numpy broadcasting, as the oracle computes it (tf.where is TF 1.x's)
+        return tf.where_v2(xs[0], xs[1], xs[2])
     if builder == "softmax":
         return tf.nn.softmax(xs[0], axis=p["axis"])
     if builder == "log_softmax":
@@ -234,7 +234,7 @@ def step_source(builder, names, p) -> str:
     if builder == "add_n":
         return f"tf.add_n([{a}])"
     if builder == "where":
-        return f"tf.where({a})"
+        return f"tf.where_v2({a})"
     if builder in ("softmax", "log_softmax"):
         return f"tf.nn.{builder}({a}, axis={p['axis']})"
     if builder == "one_hot":
