@@ -2,6 +2,7 @@
 
     python -m jitflow bench [--only W1,W4,W9] [--peers numpy|all|numpy,jax,tf] [--json PATH]
                             [--peer-python tf=/path/to/python] [--w9-timeout 300]
+    python -m jitflow bench --only W4 --contention      (step times beside a busy neighbour: contention.py)
 
 Each system runs in its own process (TF, JAX and torch thread pools disturb
 each other and jitflow on 2 cores); jitflow and numpy always run. A missing
@@ -9,11 +10,13 @@ peer is skipped with a note. The same run measures the machine's limits
 (triad bandwidth, FMA peak) and W8, the time to the first W4 step in a fresh
 process with a cold and then a warm kernel cache, and W9, compile time as
 graphs grow (compile_time.py: jitflow beside TF1 `tf` and `jax.jit`, one fresh
-process and one timeout per measurement). A peer can run under another Python
-(`--peer-python tf=/opt/tf/bin/python`, repeatable, or the environment variable
+process and one timeout per measurement), and W10, the "Deep MNIST" CNN's training step and
+forward pass beside TF1, jax.jit, PyTorch eager and torch.compile (cnn_workload.py), and W11, an LSTM
+training step beside TF1 dynamic_rnn, jax.jit with lax.scan and PyTorch nn.LSTM (lstm_workload.py). A peer
+can run under another Python (`--peer-python tf=/opt/tf/bin/python`, repeatable, or the environment variable
 JITFLOW_BENCH_PEER_PYTHON="tf=...,jax=..."), e.g. when TensorFlow lives in its
 own virtual environment. The JSON file holds, per workload and system, the
-median seconds (and min/max), and the W8 and W9 records.
+median seconds (and min/max), and the W8-W11 records.
 """
 from __future__ import annotations
 
@@ -37,6 +40,8 @@ MIN_REPEATS = 5
 
 def time_callable(fn) -> dict:
     fn()
+    fn()
+    _optimized_code_installed()
     times = []
     deadline = time.perf_counter() + TIME_BUDGET
     inner = 1
@@ -51,6 +56,14 @@ def time_callable(fn) -> dict:
             fn()
         times.append((time.perf_counter() - start) / inner)
     return {"median": statistics.median(times), "min": min(times), "max": max(times), "runs": len(times)}
+
+
+def _optimized_code_installed():
+    """Steady state means optimized code: wait for jitflow's background compiles (tiered
+    compilation starts them at an executable's second call; runtime/tiered_build.py)."""
+    tiered = sys.modules.get("jitflow.runtime.tiered_build")
+    if tiered is not None:
+        tiered.wait_for_background_compiles()
 
 
 def worker(system: str, only) -> dict:
@@ -145,15 +158,18 @@ def print_tables(results: dict, limits: dict):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m jitflow bench")
-    parser.add_argument("--only", default=",".join(WORKLOADS + ("W8", "W9")))
+    parser.add_argument("--only", default=",".join(WORKLOADS + ("W8", "W9", "W10", "W11")))
     parser.add_argument("--peers", default="numpy",
-                        help="numpy | all | comma-separated list of numpy,jax,torch,tf (tf: W9 only)")
+                        help="numpy | all | comma-separated list of numpy,jax,torch,tf (tf: W9-W11)")
     parser.add_argument("--json", default=None)
     parser.add_argument("--peer-python", action="append", default=[], metavar="NAME=PYTHON",
                         help="run peer NAME (tf, jax, torch) under another interpreter; repeatable")
     parser.add_argument("--w9-timeout", type=float, default=None, help="seconds per W9 measurement (300)")
     parser.add_argument("--w9-chain-ops", default=None, help="W9 chain lengths (default 1000,3000,10000)")
     parser.add_argument("--w9-cases", default=None, help="W9 case kinds (default chain,mlp,keras)")
+    parser.add_argument("--contention", action="store_true",
+                        help="time each step of the selected W1-W7 workloads (default W4) beside a CPU-bound "
+                             "neighbour process: median and 95th percentile (bench/contention.py)")
     args = parser.parse_args(argv)
     selected = [w.strip() for w in args.only.split(",") if w.strip()]
     if "W5" in selected:
@@ -162,6 +178,12 @@ def main(argv=None):
         selected += ["W3a", "W3b"]
     only = [w for w in WORKLOADS if w in selected]
     sys.path.insert(0, str(HERE))
+    if args.contention:                     # bench/contention.py: step-time stability beside a busy process
+        import contention
+        peers = PEERS if args.peers == "all" else tuple(p.strip() for p in args.peers.split(",") if p.strip())
+        for name in only or ["W4"]:
+            contention.main(peers, name, args.json)
+        return 0
     import compile_time
     peers = (PEERS + compile_time.PEERS[:1] if args.peers == "all"
              else tuple(p.strip() for p in args.peers.split(",") if p.strip()))
@@ -169,8 +191,12 @@ def main(argv=None):
     import limits as limit_probe
     print(f"jitflow benchmarks on {platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs), "
           f"python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}")
+    from jitflow.runtime.blas import blas_source
+    blas = dict(zip(("source", "path"), blas_source()))
+    print(f"BLAS timed by W3, W6 (and the GEMMs of W4): jitflow calls {blas['source'] or 'no library (loops)'}"
+          f" ({blas['path']}); numpy calls the OpenBLAS its wheel bundles")
     limits = {}
-    if only:
+    if only or "W10" in selected or "W11" in selected:
         limits = limit_probe.measure()
         print(f"limits: triad bandwidth {limits['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s, "
               f"float32 FMA peak {limits['fma_flops_per_s'] / 1e9:.0f} GFLOP/s")
@@ -193,11 +219,21 @@ def main(argv=None):
             chain_ops=tuple(int(n) for n in args.w9_chain_ops.split(",")) if args.w9_chain_ops
             else compile_time.CHAIN_OPS)
         compile_time.print_w9(w9)
+    w10 = None
+    if "W10" in selected:                     # bench/cnn_workload.py
+        import cnn_workload
+        w10 = cnn_workload.run_w10(peers, interpreters)
+        cnn_workload.print_w10(w10, limits)
+    w11 = None
+    if "W11" in selected:                     # bench/lstm_workload.py
+        import lstm_workload
+        w11 = lstm_workload.run_w11(peers, interpreters)
+        lstm_workload.print_w11(w11, limits)
     if args.json:
-        payload = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.node(), "limits": limits,
+        payload = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.node(), "limits": limits, "blas": blas,
                    "results": {name: {system: r[name] for system, r in results.items()
                                       if isinstance(r, dict) and name in r} for name in only}, "W8": w8,
-                   "W9": w9}
+                   "W9": w9, "W10": w10, "W11": w11}
         Path(args.json).write_text(json.dumps(payload, indent=1))
         print(f"\nwrote {args.json}")
     return 0

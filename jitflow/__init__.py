@@ -13,18 +13,20 @@ from .api.array_extra import (boolean_mask, clip_by_norm, cumprod, cumsum, einsu
                                 lin_space, linspace, norm, pad, reverse, reverse_v2, slice, split, tensordot,
                                 tile, unsorted_segment_sum)
 from .api.array_ops import ensure_shape, rank, size, strided_slice as _strided_slice  # noqa: F401
+from .api.gather_api import gather_nd, reverse_sequence, scatter_nd, sequence_mask  # noqa: F401
 from .api.math_ops import (abs, add, add_n, argmax, argmin, cast, div, divide, equal, exp, floordiv,  # noqa: F401
                            floormod, greater, greater_equal, identity, less, less_equal, log, logical_and,
                            logical_not, logical_or, matmul, matrix_inverse, maximum, minimum, mod, multiply,
                            negative, not_equal, pow, realdiv, reduce_max, reduce_mean, reduce_min,
                            reduce_prod, reduce_sum, relu, rsqrt, sigmoid, sign, sqrt, square, stop_gradient,
-                           subtract, tanh, to_float, to_int32, to_int64, truediv, where)
+                           subtract, tanh, to_float, to_int32, to_int64, truediv, where, where_v2)
 from .api.math_extra import (arg_max, arg_min, ceil, cos, count_nonzero, erf, expm1, floor, log1p,  # noqa: F401
                              reciprocal, reduce_all, reduce_any, reduce_logsumexp, rint, round, sin,
                              squared_difference, tan)
 from . import math  # noqa: F401,E402
 from .autodiff import gradients  # noqa: F401
-from .api.control_flow import cond  # noqa: F401
+from .api.control_flow import case, cond, while_loop  # noqa: F401
+from .api.functional_ops import foldl, foldr, map_fn, scan  # noqa: F401
 from .api.variable_scope import (AUTO_REUSE, VariableScope, get_variable, get_variable_scope,  # noqa: F401
                                  variable_scope)
 from .jit import JitFunction, jit  # noqa: F401
@@ -55,7 +57,7 @@ from . import metrics  # noqa: F401,E402
 from . import data  # noqa: F401,E402
 from .framework.dot import graph_to_dot  # noqa: F401
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401,E402
 
 _operators.install(Tensor)
 _operators.install(Variable)

@@ -4,6 +4,7 @@
   python -m jitflow cache info | clear        the persistent kernel cache
   python -m jitflow dump SCRIPT.py:FUNCTION   IR, fused kernels, LLVM IR and assembly of a jitted function
   python -m jitflow bench [--only W1,W4,W9] [--peers numpy|all] [--json PATH] [--peer-python tf=PYTHON]
+  python -m jitflow bench --only W4 --contention   W4 step times beside a busy neighbour process
   python -m jitflow fuzz --minutes N [--seed S] [--out DIR] | --replay SEED:INDEX|DIR
                                               differential fuzzing (jitflow/fuzz/; the work
                                               directory is a new temp dir unless --out)

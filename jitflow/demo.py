@@ -7,6 +7,10 @@
    the Keras API, each with test accuracy, compile time and per-epoch time;
 3. the same training step written in numpy, timed against the compiled one;
 4. the Keras learning curves saved as a PNG (matplotlib).
+5. a CNN ("Deep MNIST for experts") trained on digits upscaled to 28x28 with test accuracy, compile
+   time and step time (jitflow/demo_cnn.py).
+6. a sequence model: the row-LSTM on digits (each image read row by row) with test accuracy, compile
+   time and step time (jitflow/demo_sequence.py).
 """
 from __future__ import annotations
 
@@ -227,6 +231,10 @@ def main(plot_path="jitflow_demo_learning_curves.png"):
         numpy_step = numpy_step_seconds(data)
         print(f"training step: jitflow {jit_step * 1e6:.1f} us vs numpy {numpy_step * 1e6:.1f} us "
               f"(numpy/jitflow = {numpy_step / jit_step:.2f}x; numpy's step is plain SGD, jitflow's includes Adam)")
+        from .demo_cnn import session_cnn
+        session_cnn(tf, runtime)
+        from .demo_sequence import session_row_lstm
+        session_row_lstm(tf, runtime)
     counters = runtime.stats()
     print(f"compiled executables: {counters['compiles']}, compile time {counters['compile_seconds']:.3f} s, "
           f"disk cache hits {counters['disk_hits']}, native launches: {counters['launches']}")
