@@ -11,7 +11,7 @@ they are small (labels, divisors) and report the first failing element determini
 """
 from __future__ import annotations
 
-from jitflow.ir.schedule import Kernel, Schedule
+from jitflow.ir.kernel_plan import Kernel, Schedule
 
 from .llvm_builder import FunctionBuilder, llvm_type
 from .loops import LoopEmitter, _nest, _ptr_table, prepare_loop_kernel

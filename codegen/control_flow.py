@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 
 from jitflow.errors import UnsupportedError
-from jitflow.ir.schedule import CONST, OUTPUT, PARAM
+from jitflow.ir.kernel_plan import CONST, OUTPUT, PARAM
 from jitflow.ir.region_checks import status_map
 from jitflow.ops.checks import CHECK_STATUS_BASE
 from jitflow.ops.registry import has_trait

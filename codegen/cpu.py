@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import llvmlite
 import llvmlite.binding as llvm
 
-from jitflow.ir.schedule import Schedule
+from jitflow.ir.kernel_plan import Schedule
 
 from . import checks, library, loops, symdims, thread_pool
 from .kernel_table import register_cpu_kernels

@@ -5,12 +5,12 @@ the same Schedule, the same kernels, in the same order; the runtime
 """
 from __future__ import annotations
 
-from jitflow.ir.schedule import Schedule
+from jitflow.ir.kernel_plan import Schedule
 
 from . import ptx, ptx_checks, ptx_library
 from .kernel_table import register_gpu_kernels
 from .ptx_kernels import emit_loop, emit_reduce, emit_rows
-from .ptx_threads import GpuModule, GpuPlan
+from .ptx_module import GpuModule, GpuPlan
 from jitflow.errors import UnsupportedError
 from jitflow.ops.checks import status_code
 from jitflow.ops.registry import kernel_emitter

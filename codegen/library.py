@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from jitflow.ir.schedule import Kernel
+from jitflow.ir.kernel_plan import Kernel
 from jitflow.ir.types import num_elements
 from jitflow.ops import get_op
 from jitflow.ops.registry import has_trait

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jitflow.ir.schedule import Kernel, Schedule
+from jitflow.ir.kernel_plan import Kernel, Schedule
 from jitflow.ir.symdim import NeedsConcreteShape, SymDim
 from jitflow.ir.types import num_elements
 from jitflow.ops import get_op

@@ -12,7 +12,7 @@ from jitflow.ops.array_extra import STATUS_BAD_INDEX
 
 from . import array_kernels as cpu
 from .llvm_builder import literal
-from .ptx_threads import GpuModule, grid_for, grid_stride
+from .ptx_module import GpuModule, grid_for, grid_stride
 
 
 def _split(fb, e, m, inner):

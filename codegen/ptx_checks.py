@@ -9,12 +9,12 @@ one failing element, not necessarily the first.
 """
 from __future__ import annotations
 
-from jitflow.ir.schedule import Schedule
+from jitflow.ir.kernel_plan import Schedule
 from jitflow.ir.types import num_elements
 
 from .checks import _as_i64, prepare
 from .loops import LoopEmitter, _ptr_table
-from .ptx_threads import GpuModule, grid_elements, grid_for, set_vars
+from .ptx_module import GpuModule, grid_elements, grid_for, set_vars
 
 
 def emit_check(gm: GpuModule, name: str, schedule: Schedule, kernel, code: int):

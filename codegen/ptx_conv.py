@@ -17,7 +17,7 @@ from jitflow.ops.conv import geometry
 from .conv_kernels import add, decompose, mul
 from .llvm_builder import literal, llvm_type
 from .pool_kernels import tap_bounds
-from .ptx_threads import GpuModule, grid_for, grid_stride
+from .ptx_module import GpuModule, grid_for, grid_stride
 
 
 class _Element:

@@ -11,7 +11,7 @@ loops; threads take 4 adjacent elements at a time, so loads become vector loads.
 - loop, concat, scatter: grid-stride loops over the elements (scatter zero-fills
   its output with a memset first).
 - reduce with the reduced dims innermost: a team per output (a warp when the
-  reduction is short, else a block, see ptx_threads.Team) strides over the reduced
+  reduction is short, else a block, see ptx_module.Team) strides over the reduced
   elements, then a tree reduction (warp shuffles; a shared slot per warp for
   blocks). Reduced dims outermost: a thread per output walks them (coalesced across
   threads). Long reductions are split; partial results go to a scratch area and a
@@ -25,14 +25,14 @@ loops; threads take 4 adjacent elements at a time, so loads become vector loads.
 """
 from __future__ import annotations
 
-from jitflow.ir.schedule import Schedule
+from jitflow.ir.kernel_plan import Schedule
 from jitflow.ir.types import num_elements
 from jitflow.ops import get_op
 
 from .llvm_builder import llvm_type
 from .loops import (ExprBuilder, LoopEmitter, _index_affines, _ptr_table, prepare_row_group,
                     plan_groups)
-from .ptx_threads import (BLOCK, MIN_PER_THREAD, SPLIT_TARGET_BLOCKS, WARP_ITEM_MAX, GpuLoopEmitter, GpuModule, Team,
+from .ptx_module import (BLOCK, MIN_PER_THREAD, SPLIT_TARGET_BLOCKS, WARP_ITEM_MAX, GpuLoopEmitter, GpuModule, Team,
                           accumulate, each, finalize, grid_elements, grid_for, grid_stride, set_vars, strided_loop,
                           vector_width)
 from .scalar import Affine, linear_offset

@@ -10,7 +10,7 @@ from jitflow.ops import get_op
 from . import library
 from .llvm_builder import literal, llvm_type
 from .ptx import LIBDEVICE_MATH
-from .ptx_threads import (GpuModule, barrier, grid_elements, grid_for, grid_stride, sreg, strided_loop,
+from .ptx_module import (GpuModule, barrier, grid_elements, grid_for, grid_stride, sreg, strided_loop,
                           vector_width, wide)
 from .scalar_llvm import ScalarLowering
 

@@ -3,7 +3,7 @@ one loop over rows, so each row is read while it is in cache. Built on the loop 
 codegen/loops.py (ExprBuilder, LoopEmitter); the GPU path reuses `prepare_row_group`."""
 from __future__ import annotations
 
-from jitflow.ir.schedule import Schedule
+from jitflow.ir.kernel_plan import Schedule
 from jitflow.ir.types import num_elements
 from jitflow.ops import get_op
 

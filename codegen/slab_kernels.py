@@ -2,7 +2,7 @@
 slice's gradient into zeros. Built on the loop machinery of codegen/loops.py."""
 from __future__ import annotations
 
-from jitflow.ir.schedule import Kernel, Schedule
+from jitflow.ir.kernel_plan import Kernel, Schedule
 from jitflow.ir.types import num_elements
 
 from .llvm_builder import literal, llvm_type

@@ -1,5 +1,5 @@
-"""`tf.layers`: the TF 1.x layer functions and classes (see jitflow/api/layers.py)."""
-from .api.layers import (BatchNormalization, Dense, Dropout, Flatten, Layer,  # noqa: F401
+"""`tf.layers`: the TF 1.x layer functions and classes (see jitflow/api/core_layers.py)."""
+from .api.core_layers import (BatchNormalization, Dense, Dropout, Flatten, Layer,  # noqa: F401
                          batch_normalization, conv1d, dense, dropout, flatten)
 from .api.conv_layers import (AveragePooling2D, AvgPool2D, Conv2D, Conv2DTranspose, Convolution2D,  # noqa: F401
                               Convolution2DTranspose, Deconv2D, Deconvolution2D, MaxPool2D, MaxPooling2D,

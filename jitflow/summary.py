@@ -1,5 +1,5 @@
 """`tf.summary`: scalar and histogram summaries, merging, and `FileWriter`,
-which writes TensorBoard event files (see `jitflow.summary_proto` for the
+which writes TensorBoard event files (see `jitflow.tensorboard_proto` for the
 encoding).
 
 Summaries are host-side. `tf.summary.scalar('MSE', mse)` adds a graph op
@@ -25,7 +25,7 @@ from .framework.graph import GraphKeys, get_default_graph
 from .framework.shapes import TensorShape
 from .ir.types import string
 from .ops import summary_ops  # noqa: F401  (the summary ops' records)
-from .summary_proto import Event, HistogramProto, NodeDef, Summary, encode_graph_def, tfrecord
+from .tensorboard_proto import Event, HistogramProto, NodeDef, Summary, encode_graph_def, tfrecord
 
 __all__ = ["scalar", "histogram", "merge", "merge_all", "FileWriter", "SummaryTensor", "Summary", "Event",
            "HistogramProto", "graph_def_bytes", "expand_summary_fetches"]

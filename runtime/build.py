@@ -18,7 +18,7 @@ from jitflow.codegen import cpu
 from jitflow.envvars import env_int
 from jitflow.ir.printer import print_function
 from jitflow.passes import run_pipeline
-from jitflow.passes.schedule import schedule_function
+from jitflow.passes.fusion import schedule_function
 from jitflow.version import __version__
 
 from . import counters, thread_budget, tiered_build

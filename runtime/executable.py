@@ -13,7 +13,7 @@ import numpy as np
 
 from jitflow import errors
 from jitflow.envvars import env_int
-from jitflow.ir.schedule import CONST, OUTPUT, PARAM, VAR
+from jitflow.ir.kernel_plan import CONST, OUTPUT, PARAM, VAR
 from jitflow.ir.symdim import is_symbolic
 
 from .checks import check_error, is_check_status

@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass
 
 from jitflow.codegen import gpu, ptx
-from jitflow.codegen.ptx_threads import GpuPlan
+from jitflow.codegen.ptx_module import GpuPlan
 from jitflow.ir.printer import print_function
 from jitflow.passes import run_pipeline
-from jitflow.passes.schedule import schedule_function
+from jitflow.passes.fusion import schedule_function
 
 from . import counters
 from .kernel_cache import disk_cache, make_key

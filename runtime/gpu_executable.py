@@ -38,7 +38,7 @@ import weakref
 import numpy as np
 
 from jitflow import errors
-from jitflow.ir.schedule import CONST, OUTPUT, PARAM, VAR
+from jitflow.ir.kernel_plan import CONST, OUTPUT, PARAM, VAR
 
 from . import counters, cuda
 from .checks import check_error, is_check_status

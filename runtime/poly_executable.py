@@ -18,7 +18,7 @@ import numpy as np
 from jitflow import errors
 from jitflow.errors import UnsupportedError
 from jitflow.codegen.symdims import schedule_symbols
-from jitflow.ir.schedule import PARAM
+from jitflow.ir.kernel_plan import PARAM
 from jitflow.ir.symdim import MIN_VALUE, SymDim, evaluate, evaluate_shape, is_symbolic
 
 from .checks import check_error, is_check_status

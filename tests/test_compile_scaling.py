@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import jitflow as tf
-from jitflow.passes import schedule as schedule_pass
+from jitflow.passes import fusion as schedule_pass
 
 
 def _kernels(sess, fetches, feeds):

@@ -227,7 +227,7 @@ def test_jit_cond_and_gpu_codegen_names_the_op():
     assert f(xv, np.bool_(True)) == 8.0 and f(xv, np.bool_(False)) == 5.0
     from jitflow.codegen import gpu
     from jitflow.passes import run_pipeline
-    from jitflow.passes.schedule import schedule_function
+    from jitflow.passes.fusion import schedule_function
     x = tf.placeholder(tf.float32, [3])
     y = tf.while_loop(lambda v: tf.reduce_sum(v) < 10.0, lambda v: v * 2.0, [x], name="grow")
     lowered = lower_run(tf.get_default_graph(), [y], {x: np.ones(3, np.float32)})

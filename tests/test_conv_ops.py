@@ -200,7 +200,7 @@ def emulate_gpu(fetches, feeds):
     from jitflow.codegen.cpu import _initialize
     from jitflow.framework.lowering import lower_run
     from jitflow.passes import run_pipeline
-    from jitflow.passes.schedule import schedule_function
+    from jitflow.passes.fusion import schedule_function
     lowered = lower_run(tf.get_default_graph(), fetches, feeds)
     schedule = schedule_function(run_pipeline(lowered.function))
     text, plan = gpu.generate_llvm_ir(schedule)

@@ -10,7 +10,7 @@ import pytest
 import jitflow as tf
 from jitflow import crc32c as crc_module
 from jitflow.summary import _BUCKET_LIMITS, histogram_buckets
-from jitflow.summary_proto import crc32c, masked_crc32c, tfrecord
+from jitflow.tensorboard_proto import crc32c, masked_crc32c, tfrecord
 
 
 # ------------------------------------------------------------------------------- histograms

@@ -159,7 +159,7 @@ def test_a_kernel_is_registered_once():
 def _schedule_of(fetches, feeds):
     from jitflow.framework.lowering import lower_run
     from jitflow.passes.pipeline import run_pipeline
-    from jitflow.passes.schedule import schedule_function
+    from jitflow.passes.fusion import schedule_function
     lowered = lower_run(tf.get_default_graph(), fetches, feeds)
     return schedule_function(run_pipeline(lowered.function))
 

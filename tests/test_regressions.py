@@ -18,7 +18,7 @@ def _run(fetches, feed=None, init=True):
 def test_matmul_and_inverse_of_one_element_constants():
     """case 2:161: `tf.matmul(x, tf.constant([[2.0]]), transpose_a=True)` raised
     "RuntimeError: matmul operand const has no buffer": 1-element constants are inlined into
-    loops as literals, but the GEMM reads its operands from memory. Fixed in passes/schedule.py
+    loops as literals, but the GEMM reads its operands from memory. Fixed in passes/fusion.py
     (assign_sources gives such constants a buffer)."""
     x = tf.placeholder(tf.float32, [1, 3])
     y = tf.matmul(x, tf.constant([[2.0]]), transpose_a=True)
@@ -66,7 +66,7 @@ def test_integer_mean_wraps_in_its_dtype():
 def test_fetched_expression_of_an_earlier_read_does_not_see_a_later_assignment():
     """case 21:61: `r = v.value(); a = v.assign_add(x); sess.run(a / r)` gave 1.0 (r read after
     the assignment) instead of (0.5 + 6.43) / 0.5. Kernels computing fetched values are created
-    after the hazard pass ran. Fixed in passes/schedule.py (the hazard pass runs again after
+    after the hazard pass ran. Fixed in passes/fusion.py (the hazard pass runs again after
     the outputs are assigned)."""
     v = tf.Variable(np.float64([0.5]))
     r = v.value()                          # the variable's read op: created before the assignment
@@ -81,7 +81,7 @@ def test_fresh_read_between_matmul_and_fused_update_sees_the_old_value():
     """case 21:157: `mm = tf.matmul(a, b); r = v.read_value(); u = v.assign_sub(-2.0 * mm);
     sess.run([u, r])` returned the updated value for r: the update runs as one GEMM into the
     variable at the matmul's position, and the check for readers in between missed a kernel
-    that copies a read of the variable. Fixed in passes/schedule.py (_reads_buffer)."""
+    that copies a read of the variable. Fixed in passes/fusion.py (_reads_buffer)."""
     v = tf.Variable(np.ones((2, 3), np.float32))
     a = tf.constant(np.ones((2, 4), np.float32))
     b = tf.placeholder(tf.float32, [4, 3])
@@ -96,7 +96,7 @@ def test_fresh_read_between_matmul_and_fused_update_sees_the_old_value():
 def test_fused_gemm_update_whose_scaled_product_is_fetched():
     """case 21:878: `s = mm * -2.0; u = v.assign_sub(s); sess.run([u, s])` raised "value of
     matmul has no buffer and cannot be fused": fusion removed the product's buffer although
-    the fetched s still needs it. Fixed in passes/schedule.py (no fusion when c * (a @ b) is
+    the fetched s still needs it. Fixed in passes/fusion.py (no fusion when c * (a @ b) is
     fetched)."""
     v = tf.Variable(np.zeros((3, 2), np.float32))
     x = tf.placeholder(tf.float32, [3, 1])
@@ -112,7 +112,7 @@ def test_fused_gemm_update_whose_scaled_product_is_fetched():
 def test_assignment_result_used_after_a_later_assignment():
     """case 23:2870: `a1 = v.assign_sub(x); a2 = v.assign_sub(x); sess.run(tf.add_n([a1, a1]))`
     with v = -6, x = -2 gave -12 (a1 read before the first assignment) instead of -8. The hazard
-    copy of an assign op's result was placed before the assignment. Fixed in passes/schedule.py
+    copy of an assign op's result was placed before the assignment. Fixed in passes/fusion.py
     (copy_read copies assignment results after their kernel)."""
     v = tf.Variable(np.int32(-6))
     x = tf.placeholder(tf.int32, [])

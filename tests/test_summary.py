@@ -14,7 +14,7 @@ import pytest
 
 import jitflow as tf
 from jitflow import errors
-from jitflow.summary_proto import crc32c, masked_crc32c
+from jitflow.tensorboard_proto import crc32c, masked_crc32c
 
 F32 = tf.float32
 

@@ -3,7 +3,7 @@
 `MaxPool2D`, `AvgPool2D`) and their functional forms `conv2d`, `conv2d_transpose`, `max_pooling2d`,
 `average_pooling2d`.
 
-Built on the `tf.nn` ops (jitflow/api/nn_conv.py) and the `tf.layers.Layer` base of jitflow/api/layers.py,
+Built on the `tf.nn` ops (jitflow/api/nn_conv.py) and the `tf.layers.Layer` base of jitflow/api/core_layers.py,
 so variables are named as TF's (`conv2d/kernel` [kh, kw, in, filters], `conv2d/bias`, the next layer
 `conv2d_1/...`; a transposed convolution's kernel is [kh, kw, filters, in]) with TF 1.x's default
 initializers (glorot_uniform kernel through get_variable, zeros bias). `padding` is 'valid' or 'same'
@@ -18,7 +18,7 @@ from . import math_ops as m
 from . import nn_conv
 from .array_ops import shape as shape_of, stack
 from .init_ops import zeros_initializer
-from .layers import Layer, _activation, _layer_kwargs
+from .core_layers import Layer, _activation, _layer_kwargs
 from .nn_ops import bias_add
 
 

@@ -29,7 +29,7 @@ from .array_ops import concat, shape, zeros
 from .clip_ops import clip_by_value
 from .convert import convert_to_tensor
 from .init_ops import constant_initializer, zeros_initializer
-from .layers import _activation
+from .core_layers import _activation
 from .variable_scope import get_variable, variable_scope
 
 

@@ -13,9 +13,9 @@ from ..api import math_ops as m
 from ..api import random_ops
 from ..api.convert import convert_to_tensor
 from ..api.init_ops import Initializer, ones_initializer, xavier_initializer, zeros_initializer
-from ..api.layers import _training_flag, batch_norm_core
-from ..api.layers import dropout as _core_dropout
-from ..api.layers import flatten as _core_flatten
+from ..api.core_layers import _training_flag, batch_norm_core
+from ..api.core_layers import dropout as _core_dropout
+from ..api.core_layers import flatten as _core_flatten
 from ..api.nn_ops import l2_loss
 from ..api.variable_scope import get_variable, variable_scope
 from ..errors import UnsupportedError

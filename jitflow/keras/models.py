@@ -295,7 +295,7 @@ class Model:
 
     # --- summary
     def summary(self, line_length=None, positions=None, print_fn=None):
-        from .summary import summary_lines
+        from .model_summary import summary_lines
         for line in summary_lines(self, line_length, positions):
             (print_fn or print)(line)
 

@@ -8,7 +8,7 @@ TF raises and plain compiled arithmetic would give a silently wrong answer.
 | `check_nonzero` | x != 0             | integer floordiv / floormod divisors              |
 
 How a check runs (kind CHECK, see jitflow/ops/registry.py):
-- the scheduler (jitflow/passes/schedule.py) gives every check value its own buffer and
+- the scheduler (jitflow/passes/fusion.py) gives every check value its own buffer and
   its own single-threaded kernel of kind "check", so the check runs once per element,
   before any consumer, and never inside another kernel;
 - codegen (codegen/checks.py, codegen/ptx_checks.py) builds the element with the op's

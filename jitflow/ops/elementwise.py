@@ -192,7 +192,7 @@ for _record in (add, sub, mul, div, floordiv, floormod, sqrt, rsqrt, square, neg
 # ... and the transcendental ones, in units in the last place
 exp.ulps = log.ulps = tanh.ulps = pow_.ulps = 8
 sigmoid.ulps = 10
-mul.extra["mul"] = True         # the scheduler's `c * (a @ b)` GEMM epilogue (passes/schedule.py)
+mul.extra["mul"] = True         # the scheduler's `c * (a @ b)` GEMM epilogue (passes/fusion.py)
 cast.extra["cast"] = True       # the simplifier drops a cast to the operand's own dtype
 
 

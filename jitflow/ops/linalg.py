@@ -36,7 +36,7 @@ def _matmul_reference(a, b, transpose_a=False, transpose_b=False):
 
 
 # a GEMM: reads a 2-D transposed operand through its transpose flags and takes an alpha / beta
-# epilogue (passes/schedule.py); codegen/library.py and codegen/ptx_library.py hold the kernels
+# epilogue (passes/fusion.py); codegen/library.py and codegen/ptx_library.py hold the kernels
 matmul = define_op("matmul", LIBRARY, _matmul_infer, reference=_matmul_reference, tf_name="MatMul",
                    test_domain=(-1.0, 1.0), extra={"kernel": "matmul", "gemm": True})
 

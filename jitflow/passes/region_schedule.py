@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import UnsupportedError
-from ..ir.schedule import CONST, OUTPUT, PARAM, Buffer, Kernel, Schedule
+from ..ir.kernel_plan import CONST, OUTPUT, PARAM, Buffer, Kernel, Schedule
 from ..ir.types import TensorType, bool_, uint8
 from ..ops.registry import has_trait
 
@@ -40,8 +40,8 @@ class RegionKernel(Kernel):
 
 
 def plan_region_node(planner, position: int, node) -> None:
-    """Adds the kernels and buffers of region op `node` to `planner` (jitflow/passes/schedule.py)."""
-    from .schedule import schedule_function     # the same scheduler, one level down
+    """Adds the kernels and buffers of region op `node` to `planner` (jitflow/passes/fusion.py)."""
+    from .fusion import schedule_function     # the same scheduler, one level down
     for region in node.regions:
         for inner in region.nodes:
             if has_trait(inner, "reads_var") or has_trait(inner, "update") or any(

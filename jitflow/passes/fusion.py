@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ..ir.core import Function, Value
 from ..ir.symdim import align_up
-from ..ir.schedule import CONST, OUTPUT, PARAM, VAR, Buffer, Kernel, Schedule
+from ..ir.kernel_plan import CONST, OUTPUT, PARAM, VAR, Buffer, Kernel, Schedule
 from ..ir.types import TensorType, VarType, num_elements
 from ..ops import get_op
 from ..ops.registry import CHECK, ELEMENTWISE, LAYOUT, LIBRARY, RANDOM, REDUCE, has_trait, kernel_key, scratch_type

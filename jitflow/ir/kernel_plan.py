@@ -1,6 +1,6 @@
 """The fused schedule of a function: which values get buffers, and the ordered
 kernels (loop nests and library calls) that fill them. Produced by
-`jitflow.passes.schedule`, consumed by codegen and the runtime.
+`jitflow.passes.fusion`, consumed by codegen and the runtime.
 
 Buffers live in ABI slots: the compiled entry point receives one pointer per
 slot. Temps all live in one workspace slot at fixed byte offsets.
