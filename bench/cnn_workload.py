@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
+
+from fresh_process import measure_in_fresh_process  # noqa: E402  (bench/ is on sys.path)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRAIN_BATCH, FORWARD_BATCH, LEARNING_RATE, KEEP_PROB = 64, 256, 1e-4, 0.5
@@ -236,27 +235,8 @@ def measure_here(system: str) -> dict:
 
 # ---- the parent ------------------------------------------------------------------------------------------
 def measure(system: str, timeout: float = DEFAULT_TIMEOUT, python: str | None = None) -> dict:
-    """One system in a fresh process (its own session, killed as a group on timeout)."""
-    with tempfile.TemporaryDirectory(prefix="jitflow-w10-cache-") as cache:
-        env = dict(os.environ, JITFLOW_CACHE_DIR=cache, TF_CPP_MIN_LOG_LEVEL="2")
-        code = (f"import sys, json; sys.path.insert(0, {HERE!r}); import cnn_workload; "
-                f"print('@@' + json.dumps(cnn_workload.measure_here({system!r})))")
-        proc = subprocess.Popen([python or sys.executable, "-c", code], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.communicate()
-            return {"status": "timeout", "timeout_s": timeout}
-    for line in stdout.splitlines():
-        if line.startswith("@@"):
-            return json.loads(line[2:])
-    tail = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit status {proc.returncode}"
-    return {"status": "error", "reason": tail[:300]}
+    """One system in a fresh process (bench/fresh_process.py)."""
+    return measure_in_fresh_process("cnn_workload", (system,), timeout, python, drop_env=())
 
 
 def run_w10(peers=("tf", "jax", "torch"), interpreters=None, timeout=DEFAULT_TIMEOUT, log=print) -> dict:

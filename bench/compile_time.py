@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 import time
+
+from fresh_process import measure_in_fresh_process  # noqa: E402  (bench/ is on sys.path)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHAIN_OPS = (1000, 3000, 10000)
@@ -241,28 +240,8 @@ def parse_peer_python(specs=(), environ=None) -> dict:
 
 
 def measure(system: str, kind: str, size=None, timeout: float = DEFAULT_TIMEOUT, python: str | None = None) -> dict:
-    """One measurement in a fresh process (its own session, killed as a group on timeout)."""
-    with tempfile.TemporaryDirectory(prefix="jitflow-w9-cache-") as cache:
-        env = dict(os.environ, JITFLOW_CACHE_DIR=cache, TF_CPP_MIN_LOG_LEVEL="2")
-        env.pop("JITFLOW_CACHE", None)
-        code = (f"import sys, json; sys.path.insert(0, {HERE!r}); import compile_time; "
-                f"print('@@' + json.dumps(compile_time.measure_here({system!r}, {kind!r}, {size!r})))")
-        proc = subprocess.Popen([python or sys.executable, "-c", code], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.communicate()
-            return {"status": "timeout", "timeout_s": timeout}
-    for line in stdout.splitlines():
-        if line.startswith("@@"):
-            return json.loads(line[2:])
-    tail = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit status {proc.returncode}"
-    return {"status": "error", "reason": tail}
+    """One measurement in a fresh process with an empty kernel cache (bench/fresh_process.py)."""
+    return measure_in_fresh_process("compile_time", (system, kind, size), timeout, python)
 
 
 def run_w9(peers=PEERS, interpreters=None, timeout=DEFAULT_TIMEOUT, kinds=CASE_KINDS, chain_ops=CHAIN_OPS,
