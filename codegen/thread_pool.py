@@ -266,6 +266,32 @@ finish:
 """
 
 
+_object_cache: list = []     # [(load(text) -> bytes | None, store(text, bytes))]: set by the runtime
+
+
+def set_object_cache(load, store):
+    """Lets the runtime keep the pool's object code in its disk cache (codegen may not import it):
+    compiling the pool's IR costs ~15 ms in every process otherwise."""
+    _object_cache[:] = [(load, store)]
+
+
+def _pool_object(state) -> bytes:
+    """The pool module's object code: from the runtime's cache, else compiled (and offered to it)."""
+    import llvmlite.binding as llvm
+    text = _pool_ir(state["triple"].startswith("x86_64"))
+    load, store = _object_cache[0] if _object_cache else (None, None)
+    cached = load(text) if load is not None else None
+    if cached:
+        return cached
+    module = llvm.parse_assembly(text)
+    module.triple = state["triple"]
+    module.verify()
+    object_code = state["tm"].emit_object(module)
+    if store is not None:
+        store(text, object_code)
+    return object_code
+
+
 def start(workers: int | None = None, stack_bytes: int = 0) -> int:
     """Compiles and links the pool and starts its workers (once per process; later calls
     return the count). `workers` defaults to the thread budget minus the calling thread;
@@ -280,7 +306,7 @@ def start(workers: int | None = None, stack_bytes: int = 0) -> int:
         with cpu._init_lock:
             if "jit" not in state:
                 state["jit"] = llvm.create_lljit_compiler(state["tm"])
-            builder = (llvm.JITLibraryBuilder().add_ir(_pool_ir(state["triple"].startswith("x86_64")))
+            builder = (llvm.JITLibraryBuilder().add_object_img(_pool_object(state))
                        .add_current_process().export_symbol(RUN_SYMBOL).export_symbol("jf_pool_start"))
             _state["tracker"] = builder.link(state["jit"], POOL_LIBRARY)   # kept for the process's life
         count = cpu.num_threads() - 1 if workers is None else workers

@@ -31,7 +31,21 @@ class BlasFallbackWarning(RuntimeWarning):
 
 
 def wheel_library_paths() -> list:
-    """The scipy-openblas64 wheel's shared library, through the package's own helpers ([] if absent)."""
+    """The scipy-openblas64 wheel's shared library ([] if absent). The package's helpers say where it
+    is (`get_lib_dir()` is its `lib/` folder); importing the package to ask costs ~16 ms per process
+    (its __init__ reads its own version through importlib.metadata), so the folder is found with
+    `find_spec` first, and the helpers are asked only when that finds no single library there."""
+    import importlib.util
+    try:
+        spec = importlib.util.find_spec("scipy_openblas64")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return []
+    for folder in spec.submodule_search_locations or ():
+        found = glob.glob(os.path.join(folder, "lib", "libscipy_openblas64*.so*"))
+        if len(found) == 1:
+            return found
     try:
         import scipy_openblas64
     except (ImportError, OSError):     # not installed, or its library failed to load

@@ -170,6 +170,7 @@ def _build(fn, key: str, parts: dict) -> Executable:
     check_memory(schedule)          # a run too big for this machine fails here, before codegen
     symbols = blas_symbols()
     thread_budget.apply_blas_budget()     # one thread budget: BLAS on one thread, once
+    thread_budget.cache_pool_object()     # the pool's object code through the disk cache, once
     warn_gemm_fallback(not symbols and schedule_uses_gemm(schedule))
     disk = disk_cache()
     stored = disk.load(key) if disk is not None else None

@@ -28,6 +28,7 @@ _SETTERS = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", 
 _GETTERS = ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads")
 _lock = threading.Lock()
 _applied: dict = {}
+_pool_cache_set = [False]
 
 
 def budget() -> int:
@@ -98,3 +99,30 @@ def _is_loaded(path: str) -> bool:
             return any(real in line for line in maps)
     except OSError:     # pragma: no cover - no /proc: numpy imported it if numpy is imported
         return True
+
+
+def cache_pool_object():
+    """The thread pool's object code goes through the disk kernel cache like any executable's (once)."""
+    if _pool_cache_set[0]:
+        return
+    _pool_cache_set[0] = True
+    from jitflow.codegen import cpu, thread_pool
+
+    from .kernel_cache import disk_cache, make_key
+
+    target = cpu.target_fingerprint()     # now: the pool compiles while codegen holds its init lock
+
+    def key(text):
+        import hashlib
+        return make_key({"thread_pool_ir": hashlib.sha256(text.encode()).hexdigest(), "target": target})
+
+    def load(text):
+        disk = disk_cache()
+        stored = disk.load(key(text)) if disk is not None else None
+        return stored[0] if stored is not None else None
+
+    def store(text, object_code):
+        disk = disk_cache()
+        if disk is not None:
+            disk.store(key(text), object_code, {"parts": {"thread_pool": True}, "imports": []})
+    thread_pool.set_object_cache(load, store)

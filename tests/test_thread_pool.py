@@ -226,3 +226,27 @@ def test_sgd_step_with_split_gemms_matches_numpy():
             got = sess.run(W)
     expected = w0.astype(np.float64) - 3 * 0.01 * (x.T.astype(np.float64) @ c)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
+
+
+def test_the_pools_object_code_goes_through_the_disk_cache(tmp_path):
+    """The pool's IR is compiled once per machine, not once per process: a second process links the
+    object the first one stored (runtime/thread_budget.py cache_pool_object)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    script = ("import numpy as np, jitflow as tf, json; from jitflow.codegen import thread_pool as p; "
+              "x = tf.placeholder(tf.float32, [1 << 20]); s = tf.Session(); "
+              "v = s.run(tf.tanh(x) * 2.0, {x: np.ones(1 << 20, np.float32)}); "
+              "print(json.dumps([float(v[0]), p.workers()]))")
+    env = dict(os.environ, JITFLOW_CACHE_DIR=str(tmp_path), JITFLOW_NUM_THREADS="2")
+    env.pop("JITFLOW_CACHE", None)
+    first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    metas = [json.loads(m.read_text()) for m in tmp_path.rglob("meta.json")]
+    pool_entries = [m for m in metas if m.get("parts", {}).get("thread_pool")]
+    assert len(pool_entries) == 1, metas
+    second = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert json.loads(first.stdout.splitlines()[-1]) == json.loads(second.stdout.splitlines()[-1])
+    assert json.loads(second.stdout.splitlines()[-1])[1] == 1      # the cached pool started its worker
+    assert len([m for m in tmp_path.rglob("meta.json")
+                if json.loads(m.read_text()).get("parts", {}).get("thread_pool")]) == 1
