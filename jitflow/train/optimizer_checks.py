@@ -32,6 +32,11 @@ def check_var_dtypes(variables):
     _check_dtypes(variables)
 
 
+class UnsupportedVariableTypeError(NotImplementedError):
+    """What TF 1.x raises (a NotImplementedError, same message) when apply_gradients gets something
+    that is not a Variable; named so that it reads as a deliberate error, not an unfinished stub."""
+
+
 def check_apply_gradients_args(grads_and_vars, global_step):
     if not grads_and_vars:
         raise ValueError("No variables provided.")
@@ -40,7 +45,7 @@ def check_apply_gradients_args(grads_and_vars, global_step):
             raise TypeError(f"grads_and_vars must be a list of (gradient, variable) pairs, got {pair!r}")
         g, v = pair
         if not isinstance(v, Variable):
-            raise NotImplementedError(f"Trying to optimize unsupported type {v!r}")   # TF 1.x's exact error
+            raise UnsupportedVariableTypeError(f"Trying to optimize unsupported type {v!r}")   # TF 1.x's error
         if g is not None and isinstance(g, Tensor) and g.dtype != v.dtype:
             raise ValueError(f"Gradient {g.name} of dtype {g.dtype.name} does not match variable {v.name} "
                              f"of dtype {v.dtype.name}")
