@@ -209,7 +209,10 @@ class Executable:
             slots[slot] = id(out)
         if self.upgrade is not None:
             self.upgrade.tick(self)
-        status = self._entry(local.address)
+        return self._finish(self._entry(local.address), slots, outputs)
+
+    def _finish(self, status: int, slots, outputs) -> list:
+        """After the native call: a failed status becomes TF's error; aliased results are copied."""
         _COUNTERS["launches"] += 1
         if status:
             if is_check_status(status):

@@ -21,8 +21,6 @@ from jitflow.codegen.symdims import schedule_symbols
 from jitflow.ir.kernel_plan import PARAM
 from jitflow.ir.symdim import MIN_VALUE, SymDim, evaluate, evaluate_shape, is_symbolic
 
-from .checks import check_error, is_check_status
-from .counters import _counters as _COUNTERS
 from .executable import Executable
 
 
@@ -101,13 +99,5 @@ class PolyExecutable(Executable):
             self.upgrade.tick(self)
         with self._call_lock:
             status = self._entry(self._local.address)
-        _COUNTERS["launches"] += 1
-        if status:
-            if is_check_status(status):
-                raise check_error(self.schedule, status, ctypes.c_int64(slots[self.n_slots] or 0).value)
-            from .status_errors import library_status_error
-            raise library_status_error(self.schedule, status)
-        for index, source in self._aliases:
-            outputs[index] = outputs[source].copy()
-        return outputs
+        return self._finish(status, slots, outputs)
 

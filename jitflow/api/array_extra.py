@@ -23,43 +23,10 @@ from .array_ops import ensure_shape, expand_dims
 from .convert import convert_to_tensor
 from .math_ops import _make
 from .shape_args import is_tensor_shape, shape_tensor, static_shape_value
+from .static_args import known_dims as _dims, name_scope as _scope, static_axis as _axis
+from .static_args import static_value  # noqa: F401  (static_value is re-exported)
 
 TopKV2 = collections.namedtuple("TopKV2", ["values", "indices"])
-
-
-# ---- helpers ---------------------------------------------------------------------------------------
-def static_value(value, arg: str, fn: str) -> np.ndarray:
-    """The graph-time value of a shape-like argument (ints, lists, arrays, tf.constant tensors)."""
-    from .variables import Variable
-    if isinstance(value, Variable) or (isinstance(value, Tensor) and value.op._op != "const"):
-        name = value.name if isinstance(value, (Tensor, Variable)) else value
-        raise UnsupportedError(f"{fn}: `{arg}` must be known when the graph is built (Python ints, a list, a "
-                               f"numpy array or a tf.constant); the tensor {name} is not supported yet")
-    if isinstance(value, Tensor):
-        value = value.op.attrs["value"]
-    if isinstance(value, (list, tuple)) and any(isinstance(v, (Tensor, Variable)) for v in value):
-        return np.array([static_value(v, arg, fn) for v in value])
-    array = np.asarray(value)
-    if array.dtype.kind not in "iub" and not (array.dtype.kind == "f" and np.all(array == np.round(array))):
-        raise TypeError(f"{fn}: `{arg}` must hold integers, got {value!r}")
-    return array.astype(np.int64)
-
-
-def _dims(x, fn):
-    if x.shape.dims is None:
-        raise ValueError(f"{fn} needs a tensor of known rank, got {x}")
-    return list(x.shape.dims)
-
-
-def _axis(axis, rank, fn, arg="axis"):
-    axis = int(static_value(axis, arg, fn).reshape(()))
-    if not -rank <= axis < rank:
-        raise ValueError(f"{fn}: {arg} {axis} is out of range for a tensor of rank {rank}")
-    return axis % rank
-
-
-def _scope(name):
-    return get_default_graph().name_scope(name)
 
 
 # ---- tile, pad, slice, split, reverse ----------------------------------------------------------------

@@ -11,7 +11,8 @@ from ..errors import UnsupportedError
 from . import math_ops as m
 from .array_ops import expand_dims, reshape, transpose
 from .convert import convert_to_tensor
-from .array_extra import _dims, _scope, eye, static_value
+from .array_extra import eye
+from .static_args import known_dims as _dims, name_scope as _scope, static_value
 
 
 # ---- einsum / tensordot ----------------------------------------------------------------------------------

@@ -18,29 +18,8 @@ from . import math_ops as m
 from .convert import convert_to_tensor
 from .math_ops import _make
 from .run_checks import _check_inputs
-
-
-def static_value(value, arg, fn):
-    from .array_extra import static_value as value_of     # (array_extra re-exports this module's functions)
-    return value_of(value, arg, fn)
-
-
-def _dims(x, fn):
-    if x.shape.dims is None:
-        raise ValueError(f"{fn} needs a tensor of known rank, got {x}")
-    return list(x.shape.dims)
-
-
-def _axis(axis, rank, fn, arg="axis"):
-    axis = int(static_value(axis, arg, fn).reshape(()))
-    if not -rank <= axis < rank:
-        raise ValueError(f"{fn}: {arg} {axis} is out of range for a tensor of rank {rank}")
-    return axis % rank
-
-
-def _scope(name):
-    from ..framework.graph import get_default_graph
-    return get_default_graph().name_scope(name)
+from .static_args import known_dims as _dims, name_scope as _scope, static_axis as _axis
+from .static_args import static_value
 
 
 def _constant(t):
