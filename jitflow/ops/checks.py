@@ -58,14 +58,16 @@ class CheckFailed(ValueError):
 
 
 def _bounds(attrs, dtype):
-    """(lo, hi) limited to what the dtype can hold: a bound outside it is always met."""
+    """(lo, hi) limited to what the dtype can hold: a bound outside it (or no `lo`) is always met."""
     info = np.iinfo(dtype.np)
-    lo = attrs["lo"] if attrs["lo"] > info.min else None
+    lo = attrs.get("lo")
+    lo = lo if lo is not None and lo > info.min else None
     hi = attrs["hi"] if attrs["hi"] <= info.max else None
     return lo, hi
 
 
-def _range_predicate(s, attrs, x):
+def range_predicate(s, attrs, x):
+    """lo <= x < hi as a scalar bool (the bounds the dtype cannot exceed are left out); also gather_ops.py."""
     lo, hi = _bounds(attrs, x.dtype)
     tests = ([s.cmp("ge", x, s.const(lo, x.dtype))] if lo is not None else []) + \
             ([s.cmp("lt", x, s.const(hi, x.dtype))] if hi is not None else [])
@@ -114,9 +116,9 @@ def _nonzero_predicate(s, attrs, x):
 
 
 # attrs: lo, hi (ints); what ("label"): the message's noun; op_type: the TF op whose input this is
-check_range = define_op("check_range", CHECK, _infer, reference=_range_reference, scalar=_scalar(_range_predicate),
+check_range = define_op("check_range", CHECK, _infer, reference=_range_reference, scalar=_scalar(range_predicate),
                         grad=_pass_through_grad, differentiable=False, tf_name="CheckRange",
-                        extra={"predicate": _range_predicate, "message": _range_message})
+                        extra={"predicate": range_predicate, "message": _range_message})
 # attrs: op_type ("FloorDiv", "FloorMod"): the TF op whose divisor this is
 check_nonzero = define_op("check_nonzero", CHECK, _infer, reference=_nonzero_reference,
                           scalar=_scalar(_nonzero_predicate), grad=_pass_through_grad, differentiable=False,

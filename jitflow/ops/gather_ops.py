@@ -22,7 +22,7 @@ import numpy as np
 
 from ..ir.types import INTS, TensorType, bool_, int64, num_elements
 from .broadcast import check_dtype, fmt_shape
-from .checks import CHECKED_DTYPES
+from .checks import CHECKED_DTYPES, range_predicate
 from .registry import CHECK, SOURCE, ShapeError, define_op
 
 
@@ -34,23 +34,6 @@ def _check_infer(types, attrs, op="check_index"):
     if len(types) > 2 or (len(types) == 2 and types[1].dtype != bool_):
         raise TypeError(f"{op}: takes the checked indices and an optional bool scalar (whether the check is on)")
     return [TensorType(t.dtype, t.shape)]
-
-
-def _bounds(attrs, dtype):
-    info = np.iinfo(dtype.np)
-    lo = attrs.get("lo")
-    lo = lo if lo is not None and lo > info.min else None
-    hi = attrs["hi"] if attrs["hi"] <= info.max else None
-    return lo, hi
-
-
-def _index_predicate(s, attrs, x):
-    lo, hi = _bounds(attrs, x.dtype)
-    tests = ([s.cmp("ge", x, s.const(lo, x.dtype))] if lo is not None else []) + \
-            ([s.cmp("lt", x, s.const(hi, x.dtype))] if hi is not None else [])
-    if not tests:
-        return s.const(True, bool_)
-    return tests[0] if len(tests) == 1 else s.and_(tests[0], tests[1])
 
 
 def _index_message(attrs, value) -> str:
@@ -73,7 +56,7 @@ def _index_reference(x, active=True, **attrs):
 
 
 def _check_scalar(s, attrs, x, active=None):
-    ok = _index_predicate(s, attrs, x)
+    ok = range_predicate(s, attrs, x)
     if active is not None:
         ok = s.or_(ok, s.not_(active))
     return s.check(ok, x)
@@ -84,7 +67,7 @@ def _check_scalar(s, attrs, x, active=None):
 check_index = define_op("check_index", CHECK, _check_infer, reference=_index_reference, scalar=_check_scalar,
                         grad=lambda b, op, g: [g[0]] + [None] * (len(op.inputs) - 1), differentiable=False,
                         tf_name="CheckIndex",
-                        extra={"predicate": _index_predicate, "message": _index_message})
+                        extra={"predicate": range_predicate, "message": _index_message})
 
 
 def _const(emit, value, dtype):
