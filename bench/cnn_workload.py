@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
-import time
 
-from fresh_process import measure_in_fresh_process  # noqa: E402  (bench/ is on sys.path)
+from fresh_process import measure_in_fresh_process, measure_rows, tf1_module  # noqa: E402  (bench/ on sys.path)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRAIN_BATCH, FORWARD_BATCH, LEARNING_RATE, KEEP_PROB = 64, 256, 1e-4, 0.5
@@ -31,7 +29,6 @@ SYSTEMS = ("jitflow", "tf", "jax", "torch", "torch-compile")
 PEER_SYSTEMS = {"tf": ("tf",), "jax": ("jax",), "torch": ("torch", "torch-compile")}
 ROWS = ("train", "forward", "conv2")
 DEFAULT_TIMEOUT = 600.0
-TIME_BUDGET, MIN_RUNS = 2.0, 5
 
 
 def flops(row: str) -> float:
@@ -61,20 +58,6 @@ def data():
     y = r.integers(0, 10, FORWARD_BATCH).astype(np.int32)
     h = r.random((TRAIN_BATCH, 14, 14, 32), np.float32)
     return params, x, y, h
-
-
-def timed(fn, after_warmup=None) -> dict:
-    fn()
-    fn()
-    if after_warmup is not None:
-        after_warmup()
-    times = []
-    deadline = time.perf_counter() + TIME_BUDGET
-    while len(times) < MIN_RUNS or (time.perf_counter() < deadline and len(times) < 100):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return {"median": statistics.median(times), "min": min(times), "max": max(times), "runs": len(times)}
 
 
 # ---- the systems (child side) ------------------------------------------------------------------------
@@ -203,34 +186,10 @@ def _torch(compiled: bool):
 
 
 def measure_here(system: str) -> dict:
-    """Runs in the child process: import the system, build, time every row."""
-    after_warmup = None
-    try:
-        if system == "jitflow":
-            import jitflow
-            fns, check = _tf1(jitflow)
-            from jitflow.runtime.tiered_build import wait_for_background_compiles as after_warmup
-            version = jitflow.__version__
-        elif system == "tf":
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            import tensorflow
-            tensorflow.compat.v1.disable_eager_execution()
-            fns, check = _tf1(tensorflow.compat.v1)
-            version = tensorflow.__version__
-        elif system == "jax":
-            fns, check = _jax()
-            version = sys.modules["jax"].__version__
-        elif system in ("torch", "torch-compile"):
-            fns, check = _torch(system == "torch-compile")
-            version = sys.modules["torch"].__version__
-        else:
-            return {"status": "error", "reason": f"unknown system {system!r}"}
-    except ImportError as exc:
-        return {"status": "skipped", "reason": f"{system} is not installed ({exc.name})"}
-    start = time.perf_counter()
-    rows = {row: timed(fns[row], after_warmup) for row in ROWS}
-    return {"status": "ok", "rows": rows, "check": check, "version": version,
-            "seconds": time.perf_counter() - start}
+    """Runs in the child process: import the system, build, time every row (bench/fresh_process.py)."""
+    builders = {"jitflow": lambda: _tf1(__import__("jitflow")), "tf": lambda: _tf1(tf1_module()), "jax": _jax,
+                "torch": lambda: _torch(False), "torch-compile": lambda: _torch(True)}
+    return measure_rows(system, builders, ROWS)
 
 
 # ---- the parent ------------------------------------------------------------------------------------------

@@ -21,9 +21,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 
-from fresh_process import measure_in_fresh_process  # noqa: E402  (bench/ is on sys.path)
+from fresh_process import measure_in_fresh_process, measure_rows, tf1_module  # noqa: E402  (bench/ on sys.path)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BATCH, STEPS, INPUT, HIDDEN, LEARNING_RATE, FORGET_BIAS = 64, 50, 64, 256, 1e-3, 1.0
@@ -48,12 +47,6 @@ def data():
     x = r.standard_normal((BATCH, STEPS, INPUT)).astype(np.float32)
     target = r.uniform(-0.5, 0.5, (BATCH, HIDDEN)).astype(np.float32)
     return kernel, bias, x, target
-
-
-def timed(fn, after_warmup=None) -> dict:
-    sys.path.insert(0, HERE)
-    import cnn_workload
-    return cnn_workload.timed(fn, after_warmup)
 
 
 # ---- the systems (child side) ------------------------------------------------------------------------
@@ -187,34 +180,10 @@ def _torch():
 
 
 def measure_here(system: str) -> dict:
-    """Runs in the child process: import the system, build, time every row."""
-    after_warmup = None
-    try:
-        if system == "jitflow":
-            import jitflow
-            fns, check = _tf1(jitflow)
-            from jitflow.runtime.tiered_build import wait_for_background_compiles as after_warmup
-            version = jitflow.__version__
-        elif system == "tf":
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            import tensorflow
-            tensorflow.compat.v1.disable_eager_execution()
-            fns, check = _tf1(tensorflow.compat.v1)
-            version = tensorflow.__version__
-        elif system == "jax":
-            fns, check = _jax()
-            version = sys.modules["jax"].__version__
-        elif system == "torch":
-            fns, check = _torch()
-            version = sys.modules["torch"].__version__
-        else:
-            return {"status": "error", "reason": f"unknown system {system!r}"}
-    except ImportError as exc:
-        return {"status": "skipped", "reason": f"{system} is not installed ({exc.name})"}
-    start = time.perf_counter()
-    rows = {row: timed(fns[row], after_warmup) for row in ROWS}
-    return {"status": "ok", "rows": rows, "check": check, "version": version,
-            "seconds": time.perf_counter() - start, "notes": NOTES}
+    """Runs in the child process: import the system, build, time every row (bench/fresh_process.py)."""
+    builders = {"jitflow": lambda: _tf1(__import__("jitflow")), "tf": lambda: _tf1(tf1_module()), "jax": _jax,
+                "torch": _torch}
+    return measure_rows(system, builders, ROWS, notes=NOTES)
 
 
 # ---- the parent ------------------------------------------------------------------------------------------
