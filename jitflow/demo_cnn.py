@@ -42,6 +42,25 @@ def build(tf, learning_rate=1e-3):
     return X, y, training, train, accuracy
 
 
+def train_timed(tf, runtime, train, feed_of, accuracy, test_feed, rows: int, epochs: int, batch: int):
+    """Shuffled mini-batch epochs of `train` (feeds from `feed_of(row indices)`), each step timed, then the
+    test accuracy: (accuracy, compile seconds, step times, start time). Shared by the demo's sections."""
+    rng = np.random.default_rng(0)
+    compile_before = runtime.stats()["compile_seconds"]
+    step_times = []
+    start = time.perf_counter()
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        for _ in range(epochs):
+            order = rng.permutation(rows)
+            for begin in range(0, rows - batch + 1, batch):
+                t0 = time.perf_counter()
+                sess.run(train, feed_of(order[begin:begin + batch]))
+                step_times.append(time.perf_counter() - t0)
+        test_accuracy = sess.run(accuracy, test_feed)
+    return test_accuracy, runtime.stats()["compile_seconds"] - compile_before, step_times, start
+
+
 def session_cnn(tf, runtime, epochs=EPOCHS, batch=BATCH, train_samples=None):
     """Prints the results; returns {"accuracy", "compile_seconds", "step_seconds", "steps"}.
     train_samples: train on the first N images only (quick checks)."""
@@ -52,21 +71,9 @@ def session_cnn(tf, runtime, epochs=EPOCHS, batch=BATCH, train_samples=None):
     tf.reset_default_graph()
     tf.set_random_seed(42)
     X, y, training, train, accuracy = build(tf)
-    rng = np.random.default_rng(0)
-    compile_before = runtime.stats()["compile_seconds"]
-    step_times = []
-    start = time.perf_counter()
-    with tf.Session() as sess:
-        sess.run(tf.global_variables_initializer())
-        for _ in range(epochs):
-            order = rng.permutation(len(x_train))
-            for begin in range(0, len(x_train) - batch + 1, batch):
-                index = order[begin:begin + batch]
-                t0 = time.perf_counter()
-                sess.run(train, {X: x_train[index], y: y_train[index], training: True})
-                step_times.append(time.perf_counter() - t0)
-        test_accuracy = sess.run(accuracy, {X: x_test, y: y_test})
-    compile_seconds = runtime.stats()["compile_seconds"] - compile_before
+    test_accuracy, compile_seconds, step_times, start = train_timed(
+        tf, runtime, train, lambda index: {X: x_train[index], y: y_train[index], training: True},
+        accuracy, {X: x_test, y: y_test}, len(x_train), epochs, batch)
     step = float(np.median(step_times[1:]))
     print(f"  test accuracy {test_accuracy:.4f}; compile {compile_seconds:.3f} s; first step "
           f"{step_times[0] * 1e3:.1f} ms, one training step {step * 1e3:.1f} ms "

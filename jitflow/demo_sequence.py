@@ -11,6 +11,8 @@ import time
 
 import numpy as np
 
+from .demo_cnn import train_timed
+
 EPOCHS = 20
 BATCH = 32
 
@@ -49,21 +51,9 @@ def session_row_lstm(tf, runtime, epochs=EPOCHS, batch=BATCH):
     tf.reset_default_graph()
     tf.set_random_seed(1)
     X, y, train, accuracy = build(tf, len(x_train) // batch)
-    rng = np.random.default_rng(0)
-    compile_before = runtime.stats()["compile_seconds"]
-    step_times = []
-    start = time.perf_counter()
-    with tf.Session() as sess:
-        sess.run(tf.global_variables_initializer())
-        for _ in range(epochs):
-            order = rng.permutation(len(x_train))
-            for begin in range(0, len(x_train) - batch + 1, batch):
-                index = order[begin:begin + batch]
-                t0 = time.perf_counter()
-                sess.run(train, {X: x_train[index], y: y_train[index]})
-                step_times.append(time.perf_counter() - t0)
-        test_accuracy = sess.run(accuracy, {X: x_test, y: y_test})
-    compile_seconds = runtime.stats()["compile_seconds"] - compile_before
+    test_accuracy, compile_seconds, step_times, start = train_timed(
+        tf, runtime, train, lambda index: {X: x_train[index], y: y_train[index]},
+        accuracy, {X: x_test, y: y_test}, len(x_train), epochs, batch)
     step = float(np.median(step_times[1:]))
     print(f"  test accuracy {test_accuracy:.4f}; compile {compile_seconds:.3f} s; first step "
           f"{step_times[0] * 1e3:.1f} ms, one training step {step * 1e3:.2f} ms "
