@@ -19,7 +19,7 @@ class Variable:
         graph = get_default_graph()
         loc = user_location()
         self._creation_site = loc.long() if loc else "<unknown location>"
-        with graph.name_scope(name or "Variable") as scope:
+        with graph.name_scope(name or "Variable") as scope, graph._outside_conditions():
             op_name = scope[:-1]
             with graph.name_scope("Initializer"), graph.control_dependencies(None):
                 if callable(initial_value):

@@ -306,6 +306,16 @@ class Graph:
         finally:
             self._cond_stack.pop()
 
+    @contextlib.contextmanager
+    def _outside_conditions(self):
+        """Like TF's `init_scope` for a variable created in a cond branch: its initializer runs
+        whenever the initializers run, whichever branch a later run takes."""
+        frames, self._cond_stack = self._cond_stack, []
+        try:
+            yield
+        finally:
+            self._cond_stack = frames
+
     def _conditional_update(self, op_name, inputs):
         handle, value = inputs[0], inputs[1]
         frames, self._cond_stack = self._cond_stack, []
