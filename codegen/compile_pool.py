@@ -103,23 +103,23 @@ def _in_process_turn() -> bool:
 _count_lock = threading.Lock()
 
 
-def optimize(text: str, cpu: str, features: str, worker_only: bool = False) -> tuple[str, bytes]:
+def optimize(text: str, cpu: str, features: str, worker_only: bool = False, quick: bool = False) -> tuple[str, bytes]:
     """`worker_only`: never in this process (a background compile: LLVM's context is not thread-safe, and
-    the thread that asked must not wait for it)."""
+    the thread that asked must not wait for it). `quick`: a quick-tier module (llvm_worker.quick_objects)."""
     if not enabled() or (not worker_only and _in_process_turn()):
-        return llvm_worker.optimize(text, cpu, features)
+        return llvm_worker.optimize(text, cpu, features, quick)
     try:
         worker = _take()
     except OSError as exc:
         _state["disabled"] = True
         warnings.warn(f"jitflow: cannot start an LLVM compile worker ({exc}); compiling in this process "
                       f"from now on (llvmlite then leaks ~100-350 KB per compile)", RuntimeWarning, stacklevel=3)
-        return llvm_worker.optimize(text, cpu, features)
-    reply = worker.request((text, cpu, features))
+        return llvm_worker.optimize(text, cpu, features, quick)
+    reply = worker.request((text, cpu, features, quick))
     if reply is None and worker.compiles:      # it had served before: it may have died while idle
         _discard(worker)
         worker = _Worker()
-        reply = worker.request((text, cpu, features))
+        reply = worker.request((text, cpu, features, quick))
     if reply is None:
         code = _discard(worker)
         raise RuntimeError(f"jitflow: the LLVM compile worker died (exit status {code}) while optimizing a "

@@ -24,6 +24,7 @@ from jitflow.ir.kernel_plan import Schedule
 
 from . import checks, library, loops, symdims, thread_pool
 from .kernel_table import register_cpu_kernels
+from .llvm_worker import object_images
 from . import control_flow
 from .loops import PHASE_FINISH, PHASE_INIT, PHASE_MAIN
 from .scalar_llvm import exp_f32_helper, ipow_helper
@@ -52,6 +53,21 @@ def _initialize():
                                                         opt=3, jit=True)
             _state["triple"] = llvm.get_process_triple()
     return _state
+
+
+def quick_target_machine():
+    """This host's target at code-generation level 0 (llvm_worker._quick_target_machine)."""
+    from .llvm_worker import _quick_target_machine
+    state = _initialize()
+    return _quick_target_machine(state["cpu"], state["features"])
+
+
+def prepare_jit():
+    """LLVM's native target and the process's JIT, made now (runtime/warmup.py) rather than at the first load."""
+    state = _initialize()
+    with _init_lock:
+        if "jit" not in state:
+            state["jit"] = llvm.create_lljit_compiler(state["tm"])
 
 
 def target_fingerprint() -> str:
@@ -357,14 +373,15 @@ def _parallel_call(n: int, name: str, buffers, pointers, info, threads: int) -> 
     return thread_pool.parallel_call(n, name, buffers, pointers, info, threads, PHASE_INIT, PHASE_FINISH)
 
 
-def compile_llvm_ir(text: str, imports: tuple, worker_only: bool = False) -> CompiledModule:
+def compile_llvm_ir(text: str, imports: tuple, worker_only: bool = False, quick: bool = False) -> CompiledModule:
     """-O3 and object emission, in a recycled worker process: llvmlite's pass manager leaks native
     memory on every run (codegen/llvm_worker.py, codegen/compile_pool.py). `worker_only`: never
-    in this process (background compiles, runtime/tiered_build.py)."""
+    in this process (background compiles, runtime/tiered_build.py). `quick`: a quick-tier module,
+    its unoptimized functions emitted at code-generation level 0 (llvm_worker.quick_objects)."""
     from . import compile_pool
     state = _initialize()
     start = time.perf_counter()
-    optimized_ir, object_code = compile_pool.optimize(text, state["cpu"], state["features"], worker_only)
+    optimized_ir, object_code = compile_pool.optimize(text, state["cpu"], state["features"], worker_only, quick)
     return CompiledModule(text, optimized_ir, object_code, time.perf_counter() - start, imports)
 
 
@@ -397,7 +414,10 @@ class LoadedCode:
         with _init_lock:
             if "jit" not in state:
                 state["jit"] = llvm.create_lljit_compiler(state["tm"])
-        builder = llvm.JITLibraryBuilder().add_object_img(object_code).add_current_process()
+        builder = llvm.JITLibraryBuilder()
+        for image in object_images(object_code):        # a quick-tier module may be two objects
+            builder.add_object_img(image)
+        builder.add_current_process()
         for name, address in symbol_addresses.items():
             builder.import_symbol(name, address)
         if thread_pool.needs_pool(object_code):      # the persistent pool, linked once per process

@@ -19,9 +19,16 @@ a fixed slice to finish. The caller waits only for chunks already claimed.
 
 Workers are created lazily, once (`start`, at the first executable that has a parallel loop),
 budget - 1 of them (JITFLOW_NUM_THREADS, codegen/cpu.py `num_threads`; runtime/thread_budget.py
-sets the BLAS side of the same budget). Between jobs a worker spins briefly (SPIN
-iterations of `pause`, a few microseconds; longer spins measured worse beside a busy neighbour
-process) and then parks on a condition variable; no long spinning. The caller waiting for
+sets the BLAS side of the same budget). Between jobs a worker spins (SPIN iterations of `pause`,
+~0.1 ms; JITFLOW_POOL_SPIN overrides it), offering its core (`sched_yield`) every YIELD_EVERY
+iterations, and then parks on a condition variable. A yield that took long (YIELD_TAKEN_CYCLES of
+the cycle counter) means another thread wanted the core (a busy neighbour process, or the caller on
+an oversubscribed machine): the worker then parks at once instead of spinning on. Why that long a
+spin: a W4 step posts its next job within tens of microseconds of the last one, W6's calls come
+~0.1 ms apart; with a spin of a few microseconds (the first design) a job found the workers parked
+and paid a futex wake-up (tens of microseconds in a VM): W4 3.13 -> 3.30 ms, W6 172 -> 181 us.
+The pool's module is compiled unoptimized (optnone, code-generation level 0: its paths are atomics,
+pauses and calls; ~1 of the ~10 ms it took a cold process). The caller waiting for
 claimed chunks spins a little, then yields its core (`sched_yield`) to whoever holds one. A thread that cannot be
 created is simply not there (zero workers: every job runs inline on the caller). A job posted
 while another thread's job holds the pool (two sessions in two Python threads) runs inline on
@@ -34,12 +41,20 @@ import os
 import threading
 
 CHUNKS_PER_THREAD = 2    # chunks per participating thread: enough slack to balance, few enough to stay cheap
-SPIN = 300              # `pause` iterations a worker spins before it parks
+SPIN = 4000             # `pause` iterations a worker spins before it parks (~0.1 ms; see the module docstring)
+YIELD_EVERY = 256       # while spinning, a worker offers its core (`sched_yield`) every this many iterations
+YIELD_TAKEN_CYCLES = 100_000   # a yield that took longer (~40 us): another thread needed the core, park now
 POOL_LIBRARY = "jf_thread_pool"
 RUN_SYMBOL = "jf_pool_run"
 
 _lock = threading.Lock()
 _state: dict = {}
+
+
+def spin_iterations() -> int:
+    """`pause` iterations a parked-to-be worker spins first: JITFLOW_POOL_SPIN, else SPIN."""
+    from jitflow.envvars import env_int
+    return env_int("JITFLOW_POOL_SPIN", SPIN, minimum=0)
 
 
 def _pool_ir(x86: bool) -> str:
@@ -71,6 +86,7 @@ declare i32 @pthread_cond_init(ptr, ptr)
 declare i32 @pthread_cond_wait(ptr, ptr)
 declare i32 @pthread_cond_broadcast(ptr)
 declare i32 @sched_yield()
+declare i64 @llvm.readcyclecounter()
 
 ; claims and runs chunks of generation %gen until none is left (or the job changed)
 define internal void @jf.pool.work(i64 %gen) nounwind {{
@@ -118,16 +134,29 @@ wait:
   %last = phi i64 [%g0, %entry], [%gnew, %work]
   br label %spinning
 spinning:
-  %i = phi i64 [0, %wait], [%i1, %spin.next]
+  %i = phi i64 [0, %wait], [%i1, %spin.relax], [%i1, %spin.yield]
   %sw = load atomic i64, ptr @jf.pool.word monotonic, align 8
   %sg = lshr i64 %sw, 32
   %snew = icmp ne i64 %sg, %last
   br i1 %snew, label %work, label %spin.next
 spin.next:
-  {relax}
   %i1 = add i64 %i, 1
   %more = icmp ult i64 %i1, %spin
+  %low = and i64 %i1, {YIELD_EVERY - 1}
+  %polite = icmp eq i64 %low, 0
+  br i1 %polite, label %spin.yield, label %spin.relax
+spin.relax:
+  {relax}
   br i1 %more, label %spinning, label %park
+spin.yield:
+  %ty0 = call i64 @llvm.readcyclecounter()
+  %sy = call i32 @sched_yield()
+  %ty1 = call i64 @llvm.readcyclecounter()
+  %tyd = sub i64 %ty1, %ty0
+  %taken = icmp ugt i64 %tyd, {YIELD_TAKEN_CYCLES}
+  %go.on = xor i1 %taken, true
+  %keep = and i1 %more, %go.on
+  br i1 %keep, label %spinning, label %park
 park:
   %lk = call i32 @pthread_mutex_lock(ptr @jf.pool.mutex)
   %sl = atomicrmw add ptr @jf.pool.sleepers, i32 1 seq_cst
@@ -278,7 +307,11 @@ def set_object_cache(load, store):
 def _pool_object(state) -> bytes:
     """The pool module's object code: from the runtime's cache, else compiled (and offered to it)."""
     import llvmlite.binding as llvm
-    text = _pool_ir(state["triple"].startswith("x86_64"))
+
+    from .quick_tier import quick_tier_text
+    # unoptimized (optnone, code-generation level 0: ~1 of the ~10 ms it took a cold process); its paths
+    # are atomics, a spin-wait and calls, which optimization does not speed up measurably
+    text = quick_tier_text(_pool_ir(state["triple"].startswith("x86_64")))
     load, store = _object_cache[0] if _object_cache else (None, None)
     cached = load(text) if load is not None else None
     if cached:
@@ -286,7 +319,8 @@ def _pool_object(state) -> bytes:
     module = llvm.parse_assembly(text)
     module.triple = state["triple"]
     module.verify()
-    object_code = state["tm"].emit_object(module)
+    from .llvm_worker import _quick_target_machine     # (the caller holds cpu's init lock)
+    object_code = _quick_target_machine(state["cpu"], state["features"]).emit_object(module)
     if store is not None:
         store(text, object_code)
     return object_code
@@ -313,7 +347,8 @@ def start(workers: int | None = None, stack_bytes: int = 0) -> int:
         start_fn = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64)(
             _state["tracker"]["jf_pool_start"])
         _state["start"], _state["count"] = start_fn, max(0, count)
-        _state["workers"] = int(start_fn(_state["count"], SPIN, stack_bytes))
+        _state["spin"] = spin_iterations()
+        _state["workers"] = int(start_fn(_state["count"], _state["spin"], stack_bytes))
         _state["run"] = _state["tracker"][RUN_SYMBOL]
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_after_fork)
@@ -324,7 +359,7 @@ def _after_fork():
     """A forked child has none of the parent's workers (and maybe a mutex a worker held):
     fresh locks, zero sleepers, new workers."""
     if "start" in _state:
-        _state["workers"] = int(_state["start"](_state["count"], SPIN, 0))
+        _state["workers"] = int(_state["start"](_state["count"], _state["spin"], 0))
 
 
 def run_address() -> int:

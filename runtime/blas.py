@@ -64,10 +64,31 @@ def numpy_library_paths() -> list:
     return sorted(glob.glob(os.path.join(libdir, "libscipy_openblas64_*.so")))
 
 
+def _load_single_threaded(path: str):
+    """dlopen with OPENBLAS_NUM_THREADS=1 while the library initializes: jitflow runs its BLAS on one
+    thread (thread_budget.py), and an OpenBLAS that starts its own thread pool when loaded keeps those
+    threads spinning for ~0.1 s (its THREAD_TIMEOUT), taking the core the first steps' pool workers
+    need (W8: the first ~15 W4 steps of a process ran at single-thread speed). Restored right after;
+    a library already loaded (numpy's copy) is not initialized again, so this changes nothing there."""
+    with _lock_env:
+        saved = os.environ.get("OPENBLAS_NUM_THREADS")
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+        try:
+            return ctypes.CDLL(path)
+        finally:
+            if saved is None:
+                os.environ.pop("OPENBLAS_NUM_THREADS", None)
+            else:
+                os.environ["OPENBLAS_NUM_THREADS"] = saved
+
+
+_lock_env = threading.Lock()
+
+
 def _symbols_of(path: str):
     """({our name: address}, the loaded library) when `path` has every routine, else None."""
     try:
-        lib = ctypes.CDLL(path)
+        lib = _load_single_threaded(path)
     except OSError:
         return None
     found = {}

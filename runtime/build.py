@@ -185,8 +185,9 @@ def _build(fn, key: str, parts: dict) -> Executable:
         imports = tuple(meta.get("imports", ()))
         counters.bump("disk_hits")
         if meta.get("tier") == tiered_build.QUICK:     # its optimized compile never finished: do it here
-            llvm_ir, _ = cpu.generate_llvm_ir(schedule, blas=bool(symbols))
-            upgrade = tiered_build.Upgrade(llvm_ir, imports, key, parts, disk, symbols, len(schedule.kernels))
+            def text(schedule=schedule, blas=bool(symbols)):    # only if it starts (the 2nd call), off this thread
+                return cpu.generate_llvm_ir(schedule, blas=blas)[0]
+            upgrade = tiered_build.Upgrade(text, imports, key, parts, disk, symbols, len(schedule.kernels))
     else:
         llvm_ir, imports = cpu.generate_llvm_ir(schedule, blas=bool(symbols))
         quick = tiered_build.compile_quick(llvm_ir, imports) if tiered_build.enabled() else None

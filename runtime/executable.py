@@ -207,9 +207,10 @@ class Executable:
                 recycled[index] = out
             outputs[index] = out
             slots[slot] = id(out)
-        if self.upgrade is not None:
+        status = self._entry(local.address)
+        if self.upgrade is not None:      # after the call: a starting background compile never delays it
             self.upgrade.tick(self)
-        return self._finish(self._entry(local.address), slots, outputs)
+        return self._finish(status, slots, outputs)
 
     def _finish(self, status: int, slots, outputs) -> list:
         """After the native call: a failed status becomes TF's error; aliased results are copied."""

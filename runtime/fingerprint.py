@@ -40,7 +40,7 @@ def _dotted(package: str, parts: list, stem: str) -> str:
 def _walk(package: str, node, parts: list, out: dict):
     """Adds {module name: resource} for the .py (or source-less .pyc) files under `node`."""
     try:
-        children = list(node.iterdir())
+        children = _children(node)
     except (OSError, NotADirectoryError):
         return
     names = {child.name for child in children}
@@ -53,6 +53,15 @@ def _walk(package: str, node, parts: list, out: dict):
             out[_dotted(package, parts, name[:-3])] = child
         elif name.endswith(".pyc") and name[:-1] not in names:          # installed without source
             out.setdefault(_dotted(package, parts, name[:-4]), child)
+
+
+def _children(node) -> list:
+    """The entries of a package directory: os.scandir for a plain folder (one call, types cached),
+    the resource API otherwise (a zip)."""
+    if isinstance(node, _PathResource) or type(node).__module__ == "pathlib":
+        with os.scandir(os.fspath(node)) as entries:
+            return [_PathResource(entry.path, entry.is_dir()) for entry in entries]
+    return list(node.iterdir())
 
 
 def _module_file(module) -> str | None:
@@ -85,9 +94,16 @@ def covered_files() -> dict:
 class _PathResource:
     """A plain file, with the two methods the walk's resources have."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, directory: bool = False):
         self.path = path
         self.name = os.path.basename(path)
+        self._directory = directory
+
+    def is_dir(self) -> bool:
+        return self._directory
+
+    def iterdir(self):
+        return iter(_children(self))
 
     def read_bytes(self) -> bytes:
         with open(self.path, "rb") as handle:
@@ -99,6 +115,18 @@ class _PathResource:
 
 def _compute() -> dict:
     files = covered_files()
+    from . import fingerprint_memo      # unchanged files since the last process: no reading and hashing
+    memo_key = fingerprint_memo.stat_key(files)
+    memo = fingerprint_memo.load(memo_key)
+    if memo is not None:
+        return memo
+    result = _hash(files)
+    if not result.pop("random", False):
+        fingerprint_memo.store(memo_key, result)
+    return result
+
+
+def _hash(files: dict) -> dict:
     digest = hashlib.sha256(b"jitflow-compiler-fingerprint-v2\0")
     missing = [p for p in COVERED_PACKAGES if not any(n == p or n.startswith(p + ".") for n in files)]
     for name in sorted(files):
@@ -109,7 +137,7 @@ def _compute() -> dict:
         warnings.warn(f"jitflow: the compiler fingerprint found no code for {', '.join(missing)}; the disk "
                       f"kernel cache will not reuse entries from other processes", RuntimeWarning, stacklevel=3)
         digest.update(os.urandom(16))
-    return {"digest": digest.hexdigest(), "modules": sorted(files)}
+    return {"digest": digest.hexdigest(), "modules": sorted(files), "random": bool(missing)}
 
 
 def compiler_fingerprint() -> str:

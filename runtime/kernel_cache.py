@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import threading
 import warnings
 from pathlib import Path
@@ -118,7 +119,7 @@ class DiskCache:
         entry = self._entry(key)
         meta_path, object_path = entry / "meta.json", entry / "kernel.o"
         try:
-            if not meta_path.exists():
+            if not meta_path.exists() and not self._wait_for_store(entry):
                 if entry.exists():      # entries appear whole (rename): a missing meta.json is damage
                     raise ValueError("meta.json is missing")
                 return None
@@ -136,6 +137,23 @@ class DiskCache:
             pass
         return data, meta
 
+    @staticmethod
+    def _wait_for_store(entry: Path, seconds: float = 0.25) -> bool:
+        """True once `entry` is complete, when a store into its folder is in flight (a `.tmp-` staging or
+        `.old-` replaced folder beside it: the optimized tier replacing a quick one moves the old entry
+        aside before renaming the new one in); False at once when none is."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                busy = any(p.name.startswith((".tmp-", ".old-")) for p in entry.parent.iterdir())
+            except OSError:
+                return False
+            if not busy or time.monotonic() > deadline:
+                return (entry / "meta.json").exists()
+            time.sleep(0.002)
+            if (entry / "meta.json").exists():
+                return True
+
     def discard(self, key: str, reason: str):
         """Removes a damaged entry (warning once per key) so the next store rewrites it."""
         entry = self._entry(key)
@@ -145,19 +163,14 @@ class DiskCache:
 
     def store(self, key: str, object_code: bytes, meta: dict, replace: bool = False) -> bool:
         """Writes an entry atomically. A complete entry already there is kept, unless `replace` (the
-        optimized object replacing a quick-tier one, runtime/tiered_build.py): it is moved aside first."""
+        optimized object replacing a quick-tier one, runtime/tiered_build.py): the new entry is staged
+        first and the old one moved aside just before the rename, so a reader always sees a `.tmp-` or
+        `.old-` folder while the entry is briefly absent (`_wait_for_store`)."""
         if not self.usable:
             return False
         entry = self._entry(key)
-        if entry.exists():
-            if not replace and (entry / "meta.json").is_file() and (entry / "kernel.o").is_file():
-                return True
-            try:
-                aside = Path(tempfile.mkdtemp(prefix=".old-", dir=entry.parent))
-                os.rename(entry, aside / "entry")
-                shutil.rmtree(aside, ignore_errors=True)
-            except OSError:
-                shutil.rmtree(entry, ignore_errors=True)     # a damaged leftover: replace it
+        if entry.exists() and not replace and (entry / "meta.json").is_file() and (entry / "kernel.o").is_file():
+            return True
         meta = dict(meta, key=key, object_sha256=hashlib.sha256(object_code).hexdigest(),
                     object_bytes=len(object_code))
         meta["meta_sha256"] = meta_digest(meta)
@@ -166,16 +179,25 @@ class DiskCache:
             staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
             (staging / "kernel.o").write_bytes(object_code)
             (staging / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
-            try:
-                os.rename(staging, entry)
-            except OSError:
-                shutil.rmtree(staging, ignore_errors=True)   # another process stored it first
-            return True
         except OSError as exc:
             self.usable = False
             _warn_once("unwritable", f"jitflow: the kernel cache directory {self.root} is not writable ({exc}); "
                                      f"continuing without the disk cache")
             return False
+        aside = None
+        if entry.exists():
+            try:
+                aside = Path(tempfile.mkdtemp(prefix=".old-", dir=entry.parent))
+                os.rename(entry, aside / "entry")
+            except OSError:
+                shutil.rmtree(entry, ignore_errors=True)     # a damaged leftover: replace it
+        try:
+            os.rename(staging, entry)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)   # another process stored it first
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+        return True
 
     def entries(self):
         if not self.root.exists():

@@ -95,9 +95,9 @@ class PolyExecutable(Executable):
                                 f"{np.dtype(dtype).name}: not enough free memory") from None
             outputs[index] = out
             slots[slot] = id(out)
-        if self.upgrade is not None:
-            self.upgrade.tick(self)
         with self._call_lock:
             status = self._entry(self._local.address)
+        if self.upgrade is not None:      # after the call: a starting background compile never delays it
+            self.upgrade.tick(self)
         return self._finish(status, slots, outputs)
 

@@ -92,8 +92,16 @@ def apply_blas_budget() -> dict:
 
 
 def _is_loaded(path: str) -> bool:
-    """Whether the library is already mapped into this process (never load numpy's copy just to cap it)."""
-    try:
+    """Whether the library is already mapped into this process (never load numpy's copy just to cap it):
+    dlopen with RTLD_NOLOAD answers without loading (reading /proc/self/maps cost ~0.8 ms)."""
+    noload = getattr(os, "RTLD_NOLOAD", None)
+    if noload is not None:
+        try:
+            ctypes.CDLL(path, mode=noload | os.RTLD_LAZY)
+            return True
+        except OSError:
+            return False
+    try:  # pragma: no cover - no RTLD_NOLOAD
         with open("/proc/self/maps") as maps:
             real = os.path.realpath(path)
             return any(real in line for line in maps)

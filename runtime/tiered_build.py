@@ -46,13 +46,15 @@ def compile_quick(llvm_ir: str, imports: tuple):
     text = quick_tier_text(llvm_ir)
     if not skipped_functions(text):
         return None
-    return cpu.compile_llvm_ir(text, imports)
+    return cpu.compile_llvm_ir(text, imports, quick=True)
 
 
 class Upgrade:
     """The pending optimized compile of one executable (held by it until it has run)."""
 
-    def __init__(self, llvm_ir: str, imports: tuple, key: str, parts: dict, disk, symbols: dict, kernels: int):
+    def __init__(self, llvm_ir, imports: tuple, key: str, parts: dict, disk, symbols: dict, kernels: int):
+        """`llvm_ir`: the module's text, or a function making it (a quick-tier entry loaded from the disk
+        cache: its text is generated only if the upgrade ever starts, in the background thread)."""
         self.llvm_ir, self.imports, self.key, self.parts = llvm_ir, imports, key, parts
         self.disk, self.symbols, self.kernels = disk, symbols, kernels
         self.calls = 0
@@ -83,6 +85,8 @@ class Upgrade:
         try:
             with _slots:
                 start = time.perf_counter()
+                if callable(self.llvm_ir):
+                    self.llvm_ir = self.llvm_ir()
                 compiled = cpu.compile_llvm_ir(self.llvm_ir, self.imports, worker_only=True)
                 executable = executable_ref()
                 if executable is not None:

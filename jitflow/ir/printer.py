@@ -144,10 +144,10 @@ def format_array(array: np.ndarray, canonical: bool = False) -> str:
     if array.size <= DENSE_LIMIT:
         elements = ", ".join(_format_element(x, dtype) for x in array.reshape(-1))
         return f"dense<{head}: [{elements}]>"
-    raw = np.ascontiguousarray(array, dtype=dtype.np.newbyteorder("<")).tobytes()
-    if canonical:
-        return f"sha256<{head}: {hashlib.sha256(raw).hexdigest()}>"
-    return f"blob<{head}: {base64.b64encode(raw).decode('ascii')}>"
+    contiguous = np.ascontiguousarray(array, dtype=dtype.np.newbyteorder("<"))
+    if canonical:       # the digest of the same bytes, hashed in place (no copy of a large constant)
+        return f"sha256<{head}: {hashlib.sha256(memoryview(contiguous).cast('B')).hexdigest()}>"
+    return f"blob<{head}: {base64.b64encode(contiguous.tobytes()).decode('ascii')}>"
 
 
 def format_attr(value, canonical: bool = False) -> str:
