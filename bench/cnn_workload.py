@@ -31,8 +31,20 @@ ROWS = ("train", "forward", "conv2")
 DEFAULT_TIMEOUT = 600.0
 
 
+def valid_taps(size: int, k: int) -> int:
+    """Sum over the outputs of a stride-1 SAME axis of the taps that fall inside the input."""
+    before = (k - 1) // 2
+    return sum(min(size, o - before + k) - max(0, o - before) for o in range(size))
+
+
+def conv2_useful_flops() -> float:
+    """The conv2 row's multiply-adds x 2 on taps inside the input (a SAME 5x5 on 14x14 reads padding in
+    16% of its taps; a kernel that skips them does 84% of `flops('conv2')`)."""
+    return TRAIN_BATCH * valid_taps(14, 5) ** 2 * 64 * 32 * 2
+
+
 def flops(row: str) -> float:
-    """Multiply-adds x 2 of the row's convolutions and matmuls."""
+    """Multiply-adds x 2 of the row's convolutions and matmuls (every tap, padding included)."""
     conv1 = 28 * 28 * 32 * 5 * 5 * 1 * 2
     conv2 = 14 * 14 * 64 * 5 * 5 * 32 * 2
     dense = 7 * 7 * 64 * 1024 * 2 + 1024 * 10 * 2
@@ -234,8 +246,16 @@ def print_w10(report: dict, limits: dict | None = None, log=print):
         rivals = [r["rows"][row]["median"] for s, r in ok.items() if s in ("jax", "torch", "torch-compile")]
         if base and rivals:
             log(f"  jitflow / fastest of jax.jit and PyTorch: {base / min(rivals):.2f} (target <= 0.8)")
+    conv2 = ok.get("jitflow", {}).get("rows", {}).get("conv2")
+    if peak and conv2:
+        useful = conv2_useful_flops()
+        log(f"  jitflow's conv2 on the taps inside the input ({useful / 1e9:.2f} GFLOP): "
+            f"{useful / conv2['median'] / 1e9:.0f} GFLOP/s = {useful / conv2['median'] / peak:.0%} of the FMA peak")
     fastest = min((t["median"] for r in ok.values() for t in [r["rows"].get("conv2")] if t), default=None)
     if peak and fastest and report["flops"]["conv2"] / fastest > peak:
+        log("  note: the 'of FMA peak' column counts every tap, padding included; a kernel that skips the "
+            "padding taps does 84% of that work and can pass 100% there")
+    if peak and fastest and conv2_useful_flops() / fastest > peak:
         log(f"  note: a row ran above the FMA peak measured in this run ({peak / 1e9:.0f} GFLOP/s): the peak was "
             f"measured low (a busy machine); compare the times and ratios")
     base_check = ok.get("jitflow", {}).get("check")

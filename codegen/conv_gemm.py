@@ -7,17 +7,20 @@ picks them:
 - 'im2col' (forward, filters past the cache): chunks of patch rows copied to the
   workspace temp ([rows, kh*kw*c], zeros where a tap falls in the padding),
   each chunk one GEMM with the filter seen as [kh*kw*c, O].
-One call of the kernel does the whole op (OpenBLAS runs its own threads).
+Both run on the thread pool (jitflow's OpenBLAS runs one thread): a 'gemm' large enough split by
+rows (or columns) of the product (codegen/parallel_gemm.py `emit_ranged_gemm`), 'im2col' by chunks,
+each thread filling and multiplying its chunks in one of the workspace's IM2COL_SLOTS slots.
 """
 from __future__ import annotations
 
 from jitflow.ir.types import num_elements
-from jitflow.ops.conv import geometry
+from jitflow.ops.conv import IM2COL_SLOTS, geometry, im2col_rows
 
 from .conv_kernels import _node_bufs, add, decompose, mul, ranged_function, unique_buffers
 from .library import BLAS_PREFIX, CBLAS_NO_TRANS, CBLAS_ROW_MAJOR, CBLAS_TRANS
 from .llvm_builder import literal, llvm_type
-from .loops import PHASE_MAIN, RangeInfo, _phase
+from .loops import PHASE_INIT, PHASE_MAIN, RangeInfo, _phase
+from .parallel_gemm import emit_ranged_gemm
 
 
 def gemm_call(fb, declarations, dtype, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
@@ -45,46 +48,82 @@ def emit(kind, direction, name, schedule, kernel, declarations):
     scratch = [kernel.scratch] if kind == "im2col" else []
     buffers = unique_buffers(a_buf, b_buf, out, *scratch)
     fb = ranged_function(name, buffers)
-    pa, pb, po = f"%b{a_buf.id}", f"%b{b_buf.id}", f"%b{out.id}"
+    if kind == "im2col":
+        return _im2col_kernel(fb, declarations, dtype, t, node, a_buf, b_buf, out, kernel.scratch, buffers)
+    if direction == "conv2d":      # x [P, C] @ f [C, O]
+        p, c, o = num_elements(a_buf.shape[:3]), a_buf.shape[3], b_buf.shape[3]
+        (m, n, k), (ta, tb, a, lda, b, ldb, ldc) = (p, o, c), (False, False, a_buf, c, b_buf, o, o)
+    elif direction == "input":     # dy [P, O] @ f[C, O]^T
+        p, o, c = num_elements(b_buf.shape[:3]), b_buf.shape[3], a_buf.shape[2]
+        (m, n, k), (ta, tb, a, lda, b, ldb, ldc) = (p, c, o), (False, True, b_buf, o, a_buf, o, c)
+    else:                          # x [P, C]^T @ dy [P, O]
+        p, c, o = num_elements(a_buf.shape[:3]), a_buf.shape[3], b_buf.shape[3]
+        (m, n, k), (ta, tb, a, lda, b, ldb, ldc) = (c, o, p), (True, False, a_buf, c, b_buf, o, o)
+    split = emit_ranged_gemm(name, buffers, dtype, ta, tb, m, n, k, a, lda, b, ldb, out, ldc, declarations)
+    if split is not None:          # rows (or columns) of the product over the thread pool
+        return split[0], buffers, False, split[1]
     with _phase(fb, PHASE_MAIN):
-        if kind == "im2col":
-            _im2col_forward(fb, declarations, dtype, t, node, a_buf, b_buf, out, kernel.scratch)
-        else:
-            if direction == "conv2d":      # x [P, C] @ f [C, O]
-                p, c = num_elements(a_buf.shape[:3]), a_buf.shape[3]
-                o = b_buf.shape[3]
-                dims, args = (p, o, c), (False, False, pa, c, pb, o, po, o)
-            elif direction == "input":     # dy [P, O] @ f[C, O]^T
-                p, o = num_elements(b_buf.shape[:3]), b_buf.shape[3]
-                c = a_buf.shape[2]
-                dims, args = (p, c, o), (False, True, pb, o, pa, o, po, c)
-            else:                   # x [P, C]^T @ dy [P, O]
-                p, c = num_elements(a_buf.shape[:3]), a_buf.shape[3]
-                o = b_buf.shape[3]
-                dims, args = (c, o, p), (True, False, pa, c, pb, o, po, o)
-            m, n, k = dims
-            if not k:
-                _zero(fb, t, dtype, out)
-            elif m and n:
-                ta, tb, a, lda, b, ldb, c_ptr, ldc = args
-                gemm_call(fb, declarations, dtype, ta, tb, m, n, k, a, lda, b, ldb, c_ptr, ldc)
-    return fb.render(), buffers, False, RangeInfo(1, 0, False)     # one call: BLAS threads inside
+        if not k:
+            _zero(fb, t, dtype, out)
+        elif m and n:
+            gemm_call(fb, declarations, dtype, ta, tb, m, n, k, f"%b{a.id}", lda, f"%b{b.id}", ldb, f"%b{out.id}", ldc)
+    return fb.render(), buffers, False, RangeInfo(1, 0, False)     # one call (jitflow's OpenBLAS: 1 thread)
 
 
-def _im2col_forward(fb, declarations, dtype, t, node, x_buf, f_buf, out, col):
+def _claim_slot(fb, flags):
+    """Spins until it owns one of the IM2COL_SLOTS busy flags (0 -> 1); returns its index."""
+    slot = fb.alloca("i64")
+    fb.store("i64", "0", slot)
+    claim, claimed = fb.label("claim"), fb.label("claimed")
+    fb.emit(f"br label %{claim}")
+    fb.start_block(claim)
+    s = fb.load("i64", slot)
+    result = fb.assign(f"cmpxchg ptr {fb.gep('i32', flags, s)}, i32 0, i32 1 acq_rel monotonic")
+    ok = fb.assign(f"extractvalue {{i32, i1}} {result}, 1")
+    following = add(fb, s, 1)
+    wrapped = fb.assign(f"select i1 {fb.assign(f'icmp eq i64 {following}, {IM2COL_SLOTS}')}, i64 0, i64 {following}")
+    fb.store("i64", fb.assign(f"select i1 {ok}, i64 {s}, i64 {wrapped}"), slot)
+    fb.emit(f"br i1 {ok}, label %{claimed}, label %{claim}")
+    fb.start_block(claimed)
+    return fb.load("i64", slot)
+
+
+def _im2col_kernel(fb, declarations, dtype, t, node, x_buf, f_buf, out, col, buffers):
+    """Chunks of patch rows split over the thread pool: each call (a range of chunks) claims one of the
+    workspace's IM2COL_SLOTS chunk slots (its busy flag, zeroed in the init phase), fills it and
+    multiplies it, chunk after chunk, and frees it."""
+    n, h, w, c = x_buf.shape
+    kh_n, kw_n, _, o = f_buf.shape
+    (oh, ow), _ = geometry((h, w), (kh_n, kw_n), node.attrs)
+    P, k = n * oh * ow, col.shape[1]
+    rows = im2col_rows(x_buf.shape, f_buf.shape, node.attrs, dtype.itemsize)
+    chunks = -(-P // rows) if P and o else 0
+    flags = fb.gep(t, f"%b{col.id}", str(IM2COL_SLOTS * rows * k))
+    with _phase(fb, PHASE_INIT):
+        with fb.loop("0", str(IM2COL_SLOTS), "fl") as s:
+            fb.store("i32", "0", fb.gep("i32", flags, s))
+        if chunks and not k:
+            _zero(fb, t, dtype, out)
+    if chunks and k:
+        with _phase(fb, PHASE_MAIN):
+            with fb.if_(fb.assign("icmp slt i64 %start, %stop")):
+                slot = _claim_slot(fb, flags)
+                chunk_col = fb.gep(t, f"%b{col.id}", mul(fb, slot, rows * k))
+                _im2col_forward(fb, declarations, dtype, t, node, x_buf, f_buf, out, col, chunk_col, rows)
+                fb.emit(f"store atomic i32 0, ptr {fb.gep('i32', flags, slot)} release, align 4")
+    return fb.render(), buffers, False, RangeInfo(chunks, P * o * k if k else 0, True)
+
+
+def _im2col_forward(fb, declarations, dtype, t, node, x_buf, f_buf, out, col, pcol, rows):
+    """Chunks [%start, %stop) of `rows` patch rows each: copied to `pcol`, then one GEMM each."""
     n, h, w, c = x_buf.shape
     kh_n, kw_n, _, o = f_buf.shape
     (oh, ow), (pt, pl) = geometry((h, w), (kh_n, kw_n), node.attrs)
     (sh, sw), (dh, dw) = node.attrs["strides"], node.attrs["dilations"]
-    rows, k = col.shape
+    k = col.shape[1]
     P = n * oh * ow
-    if not (P and o):
-        return
-    if not k:
-        _zero(fb, t, dtype, out)
-        return
-    px, pcol = f"%b{x_buf.id}", f"%b{col.id}"
-    with fb.loop("0", str(-(-P // rows)), "chunk") as chunk:
+    px = f"%b{x_buf.id}"
+    with fb.loop("%start", "%stop", "chunk") as chunk:
         first = mul(fb, chunk, rows)
         left = fb.assign(f"sub nsw i64 {P}, {first}")
         count = fb.assign(f"select i1 {fb.assign(f'icmp slt i64 {left}, {rows}')}, i64 {left}, i64 {rows}")

@@ -14,7 +14,9 @@ explicitly vectorized direct convolutions, parallel over the cores.
   register tile accumulated over the output pixels of one image at a time (the
   image stays in cache while every tile passes over it), unrolled U pixels deep
   when the tile is small so the FMA chains overlap.
-The depthwise and pooling kernels (loop nests) are in codegen/pool_kernels.py;
+conv2d's forward on rows of at most 32 pixels runs by output rows instead (codegen/conv_rows.py: no
+work on padding); conv2d + max_pool is codegen/conv_pool_kernels.py. The depthwise and pooling kernels
+(loop nests) are in codegen/pool_kernels.py;
 codegen/kernel_table.py registers both tables under the op records' `extra["kernel"]` keys.
 """
 from __future__ import annotations
@@ -115,33 +117,49 @@ def decompose(fb, p, dims):
 
 
 # ---- the direct micro-kernel ----------------------------------------------------------------------
-def direct_conv(fb, vec, P, C, O, taps, kw_count, w_ptr, out_ptr, pixel, row, start, stop):
-    """out[p, 0:O] = sum over taps and c of row(p, tap)[c] * W[tap, c, 0:O], for pixel blocks [start, stop).
-    `pixel(p)` precomputes what `row(info, kh, kw, zero)` needs to give the row pointer."""
-    t, dtype = vec.t, vec.dtype
+def block_shape(O, itemsize, j_max=4):
+    """(R pixels per block, vector lanes, channel groups of up to j_max vectors) of the direct
+    micro-kernel for O output channels."""
     lanes_bytes, regs = simd_registers()
-    lanes = lanes_bytes // dtype.itemsize
-    groups = channel_groups(O, lanes, 4)
+    lanes = lanes_bytes // itemsize
+    groups = channel_groups(O, lanes, j_max)
     j = len(groups[0][1])
-    R = max(1, min(16, (regs - 2 - j) // j))
+    return max(1, min(16, (regs - 2 - j) // j)), lanes, groups
+
+
+def direct_conv(fb, vec, P, C, O, taps, kw_count, w_ptr, out_ptr, pixel, row, start, stop, tap_range=None,
+                span=None, store=None, j_max=4):
+    """out[p, 0:O] = sum over taps and c of row(p, tap)[c] * W[tap, c, 0:O], for pixel blocks [start, stop).
+    `pixel(p)` precomputes what `row(info, kh, kw, zero)` needs to give the row pointer.
+    `tap_range(first_info, last_info)`, when given, bounds the taps a block runs to [lo, hi) (taps are
+    kh-major: a range of filter rows), so rows that read only padding for the whole block are skipped.
+    `span` (first, end): block b covers pixels first + b*R ... (below end) instead of b*R ... (below P);
+    `store(p, g_off, [(width, offset, vector)])` replaces the plain store of a pixel's results (an epilogue);
+    `j_max`: the most vectors of output channels a block holds (fewer: more pixels per block)."""
+    t, dtype = vec.t, vec.dtype
+    R, lanes, groups = block_shape(O, dtype.itemsize, j_max)
+    j = len(groups[0][1])
+    base_p, end_p = span if span is not None else ("0", str(P))
+    last_p = add(fb, end_p, -1) if span is not None else str(P - 1)
     zero = fb.alloca(f"[{max(C, 1)} x {t}]")
     accs = [[vector_slot(fb, vec.ty(lanes)) for _ in range(j)] for _ in range(R)]
     with fb.loop("0", str(C), "zr") as c:
         fb.store(t, literal(0, dtype), fb.gep(t, zero, c))
     with fb.loop(start, stop, "blk") as blk:
-        p0 = mul(fb, blk, R)
+        p0 = add(fb, base_p, mul(fb, blk, R))
         infos, last = [], []
         for r in range(R):
             p = add(fb, p0, r)
-            inside = fb.assign(f"icmp slt i64 {p}, {P}")
+            inside = fb.assign(f"icmp slt i64 {p}, {end_p}")
             last.append(inside)
-            clamped = fb.assign(f"select i1 {inside}, i64 {p}, i64 {P - 1}")
+            clamped = fb.assign(f"select i1 {inside}, i64 {p}, i64 {last_p}")
             infos.append((clamped, pixel(clamped)))
         for g_off, widths in groups:
             for r in range(R):
                 for k, w in enumerate(widths):
                     vec.store(w, "zeroinitializer", accs[r][k])
-            with fb.loop("0", str(taps), "tap") as tap:
+            lo, hi = ("0", str(taps)) if tap_range is None else tap_range(infos[0][1], infos[-1][1])
+            with fb.loop(lo, hi, "tap") as tap:
                 kh = fb.assign(f"udiv i64 {tap}, {kw_count}")
                 kw = fb.assign(f"urem i64 {tap}, {kw_count}")
                 rows = [row(info, kh, kw, zero) for _, info in infos]
@@ -160,11 +178,14 @@ def direct_conv(fb, vec, P, C, O, taps, kw_count, w_ptr, out_ptr, pixel, row, st
                             fb.store(vec.ty(w), vec.fma(w, xb, wv[k], acc), accs[r][k])
             for r in range(R):
                 def store_row(r=r):
+                    offs = [sum(widths[:k]) for k in range(len(widths))]
+                    values = [(w, off, fb.load(vec.ty(w), accs[r][k])) for k, (w, off) in enumerate(zip(widths, offs))]
+                    if store is not None:
+                        store(infos[r][0], g_off, values)
+                        return
                     base = add(fb, mul(fb, infos[r][0], O), g_off)
-                    off = 0
-                    for k, w in enumerate(widths):
-                        vec.store(w, fb.load(vec.ty(w), accs[r][k]), ptr_at(fb, t, out_ptr, add(fb, base, off)))
-                        off += w
+                    for w, off, value in values:
+                        vec.store(w, value, ptr_at(fb, t, out_ptr, add(fb, base, off)))
                 if r == 0:
                     store_row()
                 else:
@@ -204,27 +225,19 @@ def _work_info(blocks, work):
     return RangeInfo(blocks, work, True)
 
 
-def emit_conv2d(name, schedule, kernel, declarations, blas):
-    node, (x_buf, f_buf) = _node_bufs(schedule, kernel)
-    out = kernel.out
+def forward_access(fb, t, dtype, x_buf, f_shape, attrs, kind, scratch):
+    """How the direct micro-kernel reads conv2d's input: (channels per tap, taps, taps per filter row,
+    pixel, row, tap_range) for `direct_conv`. 'folded' (few channels) copies the input padded to
+    `scratch` in the init phase and runs KH taps of KW*C contiguous channels; 'direct' reads the
+    input itself, a zero row where a tap falls in the padding, and skips filter rows no pixel of a
+    block needs."""
     n, h, w, c = x_buf.shape
-    kh_n, kw_n, _, o = f_buf.shape
-    attrs = node.attrs
+    kh_n, kw_n, _, o = f_shape
     (oh, ow), (pt, pl) = geometry((h, w), (kh_n, kw_n), attrs)
     (sh, sw), (dh, dw) = attrs["strides"], attrs["dilations"]
-    kind = strategy("conv2d", x_buf.shape, f_buf.shape, attrs, out.dtype.itemsize)
-    if kind in ("gemm", "im2col") and blas:
-        from . import conv_gemm
-        return conv_gemm.emit(kind, "conv2d", name, schedule, kernel, declarations)
-    buffers = unique_buffers(x_buf, f_buf, out, *([kernel.scratch] if kind == "folded" else []))
-    fb = ranged_function(name, buffers)
-    vec = Vec(fb, declarations, out.dtype)
-    t = vec.t
-    P = n * oh * ow
-    px = f"%b{x_buf.id}"
-    if kind == "folded":     # few channels: KH taps of KW*C channels from the padded copy
-        _, hp, wp, _ = kernel.scratch.shape
-        xp = pad_input(fb, t, out.dtype, x_buf, kernel.scratch, (pt, pl))
+    if kind == "folded":
+        _, hp, wp, _ = scratch.shape
+        xp = pad_input(fb, t, dtype, x_buf, scratch, (pt, pl))
 
         def folded_pixel(p):
             b, y, x = decompose(fb, p, (n, oh, ow))
@@ -233,13 +246,8 @@ def emit_conv2d(name, schedule, kernel, declarations, blas):
 
         def folded_row(start, kh, kw, zero):
             return ptr_at(fb, t, start, mul(fb, kh, dh * wp * c))
-        blocks = 0
-        if P and o:
-            with _phase(fb, PHASE_MAIN):
-                R = direct_conv(fb, vec, P, kw_n * c, o, kh_n, 1, f"%b{f_buf.id}", f"%b{out.id}", folded_pixel,
-                                folded_row, "%start", "%stop")
-            blocks = -(-P // R)
-        return fb.render(), buffers, False, _work_info(blocks, P * o * c * kh_n * kw_n)
+        return kw_n * c, kh_n, 1, folded_pixel, folded_row, None
+    px = f"%b{x_buf.id}"
 
     def pixel(p):
         b, y, x = decompose(fb, p, (n, oh, ow))
@@ -252,12 +260,36 @@ def emit_conv2d(name, schedule, kernel, declarations, blas):
         ok = fb.assign(f"and i1 {fb.assign(f'icmp ult i64 {ih}, {h}')}, {fb.assign(f'icmp ult i64 {iw}, {w}')}")
         offset = mul(fb, add(fb, mul(fb, add(fb, base_n, ih), w), iw), c)
         return fb.assign(f"select i1 {ok}, ptr {ptr_at(fb, t, px, offset)}, ptr {zero}")
+    from .conv_rows import row_tap_range
+    return c, kh_n * kw_n, kw_n, pixel, row, lambda first, last: row_tap_range(fb, first, last, kh_n, dh, h, kw_n)
 
+
+def emit_conv2d(name, schedule, kernel, declarations, blas):
+    node, (x_buf, f_buf) = _node_bufs(schedule, kernel)
+    out = kernel.out
+    n, h, w, c = x_buf.shape
+    kh_n, kw_n, _, o = f_buf.shape
+    attrs = node.attrs
+    (oh, ow), _ = geometry((h, w), (kh_n, kw_n), attrs)
+    kind = strategy("conv2d", x_buf.shape, f_buf.shape, attrs, out.dtype.itemsize)
+    if kind in ("gemm", "im2col") and blas:
+        from . import conv_gemm
+        return conv_gemm.emit(kind, "conv2d", name, schedule, kernel, declarations)
+    kind = "folded" if kind == "folded" else "direct"
+    from .conv_rows import MAX_ROW_PIXELS, emit_row_conv2d
+    if kind == "direct" and ow <= MAX_ROW_PIXELS:     # by output rows, no work on padding
+        return emit_row_conv2d(name, kernel, x_buf, f_buf, attrs, declarations)
+    buffers = unique_buffers(x_buf, f_buf, out, *([kernel.scratch] if kind == "folded" else []))
+    fb = ranged_function(name, buffers)
+    vec = Vec(fb, declarations, out.dtype)
+    P = n * oh * ow
+    channels, taps, kw_count, pixel, row, tap_range = forward_access(fb, vec.t, out.dtype, x_buf, f_buf.shape,
+                                                                     attrs, kind, kernel.scratch)
     blocks = 0
     if P and o:
         with _phase(fb, PHASE_MAIN):
-            R = direct_conv(fb, vec, P, c, o, kh_n * kw_n, kw_n, f"%b{f_buf.id}", f"%b{out.id}", pixel, row,
-                            "%start", "%stop")
+            R = direct_conv(fb, vec, P, channels, o, taps, kw_count, f"%b{f_buf.id}", f"%b{out.id}", pixel, row,
+                            "%start", "%stop", tap_range=tap_range)
         blocks = -(-P // R)
     return fb.render(), buffers, False, _work_info(blocks, P * o * c * kh_n * kw_n)
 

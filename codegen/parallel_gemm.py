@@ -74,3 +74,37 @@ def emit(name: str, schedule, kernel, declarations: set, blas: bool, min_work: i
                     f"{t} {literal(kernel.alpha, dtype)}, ptr {pa}, i64 {lda}, ptr {pb}, i64 {ldb}, "
                     f"{t} {literal(kernel.beta, dtype)}, ptr {pc}, i64 {n})")
     return fb.render(), buffers, RangeInfo(m if by_rows else n, m * n * k, True)
+
+
+def emit_ranged_gemm(name: str, buffers: list, dtype, ta: bool, tb: bool, m: int, n: int, k: int,
+                     a_buf, lda: int, b_buf, ldb: int, c_buf, ldc: int, declarations: set,
+                     min_work: int = MIN_WORK):
+    """C[m, n] = op(A) @ op(B) (row-major, beta 0) on buffers that are not a matmul node's (the conv2d
+    family's GEMMs, codegen/conv_gemm.py) as a ranged kernel split like `emit`'s: rows of C and op(A),
+    or columns of C and op(B) when C has few rows. (text, RangeInfo), or None when too small to split."""
+    if dtype.name not in BLAS_PREFIX or min(m, n) < MIN_ROWS or not k or m * n * k < min_work:
+        return None
+    params = [f"ptr noalias %b{x.id}" for x in buffers] + ["i64 %start", "i64 %stop", "i32 %phases"]
+    fb = FunctionBuilder(name, params, attrs="nounwind")
+    t = llvm_type(dtype)
+    symbol = f"jf_cblas_{BLAS_PREFIX[dtype.name]}gemm"
+    declarations.add(f"declare void @{symbol}(i32, i32, i32, i64, i64, i64, {t}, ptr, i64, ptr, i64, "
+                     f"{t}, ptr, i64)")
+    by_rows = m >= min(n, ROWS_ENOUGH)
+    with _phase(fb, PHASE_MAIN):
+        count = fb.assign("sub i64 %stop, %start")
+        with fb.if_(fb.assign(f"icmp sgt i64 {count}, 0")):
+            pa, pb = f"%b{a_buf.id}", f"%b{b_buf.id}"
+            if by_rows:
+                pa = fb.gep(t, pa, "%start" if ta else fb.assign(f"mul i64 %start, {lda}"))
+                pc = fb.gep(t, f"%b{c_buf.id}", fb.assign(f"mul i64 %start, {ldc}"))
+                dims = f"i64 {count}, i64 {n}"
+            else:
+                pb = fb.gep(t, pb, fb.assign(f"mul i64 %start, {ldb}") if tb else "%start")
+                pc = fb.gep(t, f"%b{c_buf.id}", "%start")
+                dims = f"i64 {m}, i64 {count}"
+            fb.emit(f"call void @{symbol}(i32 {CBLAS_ROW_MAJOR}, i32 {CBLAS_TRANS if ta else CBLAS_NO_TRANS}, "
+                    f"i32 {CBLAS_TRANS if tb else CBLAS_NO_TRANS}, {dims}, i64 {k}, {t} {literal(1.0, dtype)}, "
+                    f"ptr {pa}, i64 {max(1, lda)}, ptr {pb}, i64 {max(1, ldb)}, {t} {literal(0.0, dtype)}, "
+                    f"ptr {pc}, i64 {max(1, ldc)})")
+    return fb.render(), RangeInfo(m if by_rows else n, m * n * k, True)

@@ -272,11 +272,19 @@ def strategy(op, x_shape, f_shape, attrs, itemsize):
     return "direct"
 
 
+IM2COL_SLOTS = 8     # chunk workspaces of the im2col kernel: as many threads fill and multiply chunks at once
+
+
 def im2col_rows(x_shape, f_shape, attrs, itemsize):
     """Patch rows per chunk of the im2col strategy (each row holds kh*kw*c values)."""
     (oh, ow), _ = geometry(x_shape[1:3], f_shape[0:2], attrs)
     k = f_shape[0] * f_shape[1] * f_shape[2]
     return max(1, min(x_shape[0] * oh * ow, IM2COL_CHUNK_BYTES // max(1, k * itemsize)))
+
+
+def im2col_workspace_rows(rows, k, itemsize):
+    """Rows of the im2col workspace: IM2COL_SLOTS chunks, then the slots' int32 busy flags."""
+    return IM2COL_SLOTS * rows + _ceil_div(4 * IM2COL_SLOTS, max(1, k * itemsize))
 
 
 def _scratch(node):
@@ -288,8 +296,8 @@ def _scratch(node):
         return None     # shape-polymorphic: the CPU kernels refuse it (codegen/conv_kernels.py says so)
     kind = strategy(op, x.shape, f.shape, node.attrs, x.dtype.itemsize)
     if kind == "im2col":
-        rows = im2col_rows(x.shape, f.shape, node.attrs, x.dtype.itemsize)
-        return TensorType(x.dtype, (rows, f.shape[0] * f.shape[1] * f.shape[2]))
+        rows, k = im2col_rows(x.shape, f.shape, node.attrs, x.dtype.itemsize), f.shape[0] * f.shape[1] * f.shape[2]
+        return TensorType(x.dtype, (im2col_workspace_rows(rows, k, x.dtype.itemsize), k))
     if kind == "folded":
         return TensorType(x.dtype, folded_input(x.shape, f.shape, node.attrs))
     if op == "input":     # the direct kernel's filter, transposed to [kh, kw, out, in] (tiny next to a GEMM's work)
@@ -327,7 +335,7 @@ def _define_family(prefix, tf_prefix, depthwise):
                        emit, ops, attrs, "input_shape", names[1]))],
                    tf_name=tf_prefix + "BackpropInput", test_domain=(-1.0, 1.0),
                    extra={"kernel": names[1], "scratch": None if depthwise else _scratch, "bounds": "bilinear",
-                          "infers_unknown_rank": True})
+                          "infers_unknown_rank": True, "shape_operand": (0, "input_shape")})
     bf = define_op(names[2], LIBRARY,
                    lambda types, attrs, op=names[2]: [_backprop_filter_infer(types, attrs, op, depthwise)],
                    reference=lambda *arrays, **a: backprop_filter_reference(
@@ -336,7 +344,7 @@ def _define_family(prefix, tf_prefix, depthwise):
                        emit, ops, attrs, "filter_shape", names[2]))],
                    tf_name=tf_prefix + "BackpropFilter", test_domain=(-1.0, 1.0),
                    extra={"kernel": names[2], "infers_unknown_rank": True, "bounds": "bilinear",
-                          "scratch": None if depthwise else _scratch})
+                          "scratch": None if depthwise else _scratch, "shape_operand": (1, "filter_shape")})
 
     def conv_attrs(attrs):
         return {k: attrs[k] for k in ("strides", "dilations", "padding")}
@@ -364,10 +372,70 @@ def _define_family(prefix, tf_prefix, depthwise):
 def sizes_hint(sizes):
     """What graph building knows of a shape tensor's value (a tuple with None), or None."""
     from ..api.shape_args import static_shape_value
+    if not hasattr(sizes, "op"):     # an IR value (gradients built on the IR): the expand rule resolves it
+        return None
     value = static_shape_value(sizes)
     return None if value is None else tuple(value)
 
 
 conv2d, conv2d_backprop_input, conv2d_backprop_filter = _define_family("conv2d", "Conv2D", False)
+
+
+# ---- conv2d followed by a max_pool with windows that do not overlap, as one op --------------------
+# Made by jitflow/passes/conv_pool_fusion.py from a conv2d whose only reader is such a max_pool (an
+# inference graph: a training graph keeps the convolution's result for the gradients), after the
+# gradients are built, so it has no gradient rule. The kernel (codegen/conv_pool_kernels.py) max-reduces
+# each block of convolution results into the pooled map while they are in registers: the full-size
+# map is never written. Attributes: conv2d's, and the pool's as pool_ksize / pool_strides / pool_padding;
+# `activation` (None | "relu") and an optional third operand, a bias [out_channels], are applied to the
+# pooled map (max commutes with both: jitflow/passes/pool_commute.py).
+def pool_attrs(attrs):
+    return {"ksize": attrs["pool_ksize"], "strides": attrs["pool_strides"], "padding": attrs["pool_padding"]}
+
+
+def _conv_pool_infer(types, attrs, op="conv2d_max_pool"):
+    conv = _forward_infer(types[:2], attrs, "conv2d_max_pool", False)
+    if len(types) == 3 and (types[2].dtype != conv.dtype or tuple(types[2].shape or ()) != (conv.shape[3],)):
+        raise ShapeError(f"conv2d_max_pool: the bias must be [{conv.shape[3]}] of {conv.dtype.name}, got {types[2]}")
+    if attrs.get("activation") not in (None, "relu"):
+        raise ShapeError(f"conv2d_max_pool: activation must be None or 'relu', got {attrs.get('activation')!r}")
+    if conv.shape[1] is None or conv.shape[2] is None:
+        return [TensorType(conv.dtype, (conv.shape[0], None, None, conv.shape[3]))]
+    (ph, pw), _ = geometry(conv.shape[1:3], attrs["pool_ksize"], pool_attrs(attrs), "conv2d_max_pool")
+    return [TensorType(conv.dtype, (conv.shape[0], ph, pw, conv.shape[3]))]
+
+
+def conv_pool_reference(x, f, bias=None, **attrs):
+    from .pooling import max_pool_reference
+    out = max_pool_reference(conv_reference(x, f, **_conv_only(attrs)), **pool_attrs(attrs))
+    out = out if bias is None else out + bias
+    return np.maximum(out, np.zeros((), out.dtype)) if attrs.get("activation") == "relu" else out
+
+
+def _conv_pool_scratch(node):
+    x, f = node.operands[0].type, node.operands[1].type
+    if not all(type(d) is int for d in tuple(x.shape) + tuple(f.shape)):
+        return None
+    if strategy("conv2d", x.shape, f.shape, node.attrs, x.dtype.itemsize) == "folded":
+        return TensorType(x.dtype, folded_input(x.shape, f.shape, node.attrs))
+    return None
+
+
+def fusable_with_max_pool(conv_node, pool_attrs_):
+    """Whether codegen's fused kernel computes max_pool(conv2d): pool windows that do not overlap
+    (strides == ksize), float32/64, concrete shapes, and a convolution the direct kernels run."""
+    x, f = conv_node.operands[0].type, conv_node.operands[1].type
+    shapes = tuple(x.shape or ()) + tuple(f.shape or ())
+    if len(shapes) != 8 or not all(type(d) is int for d in shapes) or x.dtype.name not in ("float32", "float64"):
+        return False
+    if tuple(pool_attrs_["strides"]) != tuple(pool_attrs_["ksize"]):
+        return False
+    return strategy("conv2d", x.shape, f.shape, conv_node.attrs, x.dtype.itemsize) in ("direct", "folded")
+
+
+conv2d_max_pool = define_op("conv2d_max_pool", LIBRARY, _conv_pool_infer, reference=conv_pool_reference,
+                            differentiable=False, test_domain=(-1.0, 1.0),
+                            extra={"kernel": "conv2d_max_pool", "scratch": _conv_pool_scratch})
+conv2d.extra["fused_max_pool"] = "conv2d_max_pool"      # the op jitflow/passes/conv_pool_fusion.py makes
 depthwise_conv2d, depthwise_backprop_input, depthwise_backprop_filter = _define_family(
     "depthwise_conv2d_native", "DepthwiseConv2dNative", True)

@@ -202,6 +202,9 @@ def _xy(op):
 
 
 add.grad = lambda b, op, g: [b.sum_to(g[0], op.inputs[0]), b.sum_to(g[0], op.inputs[1])]
+for _monotone in (add, relu, maximum, minimum):     # jitflow/passes/pool_commute.py
+    _monotone.extra["nondecreasing"] = True
+add.extra["epilogue"], relu.extra["epilogue"] = "bias", "relu"     # jitflow/passes/conv_pool_fusion.py
 sub.grad = lambda b, op, g: [b.sum_to(g[0], op.inputs[0]), b.sum_to(b.neg(g[0]), op.inputs[1])]
 mul.grad = lambda b, op, g: [b.sum_to(b.mul(g[0], op.inputs[1]), op.inputs[0]),
                              b.sum_to(b.mul(op.inputs[0], g[0]), op.inputs[1])]

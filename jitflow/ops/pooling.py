@@ -169,7 +169,8 @@ def _avg_grad_any_form(*arrays, input_shape=None, ksize, strides, padding):
 
 
 max_pool = define_op("max_pool", LIBRARY, lambda t, a, op="max_pool": _pool_infer(t, a, op),
-                     reference=max_pool_reference, tf_name="MaxPool", extra=_kernel("max_pool"))
+                     reference=max_pool_reference, tf_name="MaxPool",
+                     extra=dict(_kernel("max_pool"), max_window=True))   # jitflow/passes/pool_commute.py
 avg_pool = define_op("avg_pool", LIBRARY, lambda t, a, op="avg_pool": _pool_infer(t, a, op),
                      reference=avg_pool_reference, tf_name="AvgPool", extra=dict(_kernel("avg_pool"), bounds="linear"))
 max_pool_grad = define_op("max_pool_grad", LIBRARY,
@@ -181,7 +182,7 @@ max_pool_grad_grad = define_op("max_pool_grad_grad", LIBRARY,
                                extra=_kernel("max_pool_grad_grad"))
 avg_pool_grad = define_op("avg_pool_grad", LIBRARY, lambda t, a, op="avg_pool_grad": _avg_grad_infer(t, a, op),
                           reference=_avg_grad_any_form, expand=_resolve_input_shape, tf_name="AvgPoolGrad",
-                          extra=dict(_kernel("avg_pool_grad"), bounds="linear"))
+                          extra=dict(_kernel("avg_pool_grad"), bounds="linear", shape_operand=(0, "input_shape")))
 
 
 def _pool_attrs_of(op):

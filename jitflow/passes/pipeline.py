@@ -9,9 +9,12 @@ from ..ir.core import Function
 from ..ir.regions import nested_functions
 from .cse import eliminate_common_subexpressions
 from .dce import eliminate_dead_code
+from .conv_pool_fusion import fuse_conv_pools
+from .pool_commute import commute_max_pools
 from .simplify import simplify
 
-PIPELINE = (("simplify", simplify), ("cse", eliminate_common_subexpressions), ("dce", eliminate_dead_code))
+PIPELINE = (("simplify", simplify), ("cse", eliminate_common_subexpressions), ("pool_commute", commute_max_pools),
+            ("conv_pool_fusion", fuse_conv_pools), ("dce", eliminate_dead_code))
 
 
 def run_pipeline(fn: Function, verify: bool = False, timings: dict | None = None) -> Function:
