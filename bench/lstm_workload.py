@@ -1,8 +1,9 @@
 """W11: one training step of a single-layer LSTM (hidden 256, sequence 50, batch 64, input 64; float32),
 the loss the mean squared error of the last output against a target, Adam 1e-3, beside TF1 (`dynamic_rnn`
 with `LSTMCell`), `jax.jit` with `lax.scan` and PyTorch's `nn.LSTM` (eager, torch.set_flush_denormal(True)).
-jitflow runs the TF1 program itself (`tf.nn.dynamic_rnn(tf.nn.rnn_cell.LSTMCell(256), ...)`). Rows, each the
-median of repeated calls after warm-up:
+jitflow runs the TF1 program itself (`tf.nn.dynamic_rnn(tf.nn.rnn_cell.LSTMCell(256), ...)`), which its
+dynamic_rnn turns into the fused `lstm_block` op (jitflow/api/lstm_fast.py; JITFLOW_FUSED_LSTM=0 times the
+unrolled cell instead). Rows, each the median of repeated calls after warm-up:
 
 - train: forward, backward through time and the Adam update;
 - forward: the loss alone.

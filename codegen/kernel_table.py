@@ -54,8 +54,14 @@ def register_cpu_kernels() -> None:
     register_kernel("cpu", "scatter_slice", _pair(slab_kernels.emit_scatter_kernel))
     for key, emit in array_kernels.EMITTERS.items():
         register_kernel("cpu", key, _with_status(emit))
-    for key, emit in {**conv_kernels.EMITTERS, **pool_kernels.EMITTERS}.items():
+    from . import conv_pool_kernels     # conv2d + max-pool epilogue (jitflow/passes/conv_pool_fusion.py)
+    for key, emit in {**conv_kernels.EMITTERS, **pool_kernels.EMITTERS, **conv_pool_kernels.EMITTERS}.items():
         register_kernel("cpu", key, _concrete(emit))
+    from . import lstm_kernels      # the fused LSTM recurrence, forward and backward (ops/lstm_block.py)
+    register_kernel("cpu", "lstm_block", lstm_kernels.emit_lstm_block)
+    register_kernel("cpu", "lstm_block_grad", lstm_kernels.emit_lstm_block_grad)
+    register_kernel("cpu", "lstm_block_inputs", lstm_kernels.emit_lstm_block_inputs)
+    register_kernel("cpu", "lstm_block_weight_grad", lstm_kernels.emit_lstm_block_weight_grad)
     _done.add("cpu")
 
 
@@ -67,6 +73,12 @@ def register_gpu_kernels() -> None:
     register_kernel("gpu", "matrix_inverse", ptx_library.emit_inverse)
     register_kernel("gpu", "concat", ptx_kernels.emit_concat)
     register_kernel("gpu", "scatter_slice", ptx_kernels.emit_scatter)
-    for key, emit in {**ptx_array.EMITTERS, **ptx_conv.EMITTERS}.items():
+    from . import ptx_conv_pool
+    for key, emit in {**ptx_array.EMITTERS, **ptx_conv.EMITTERS, **ptx_conv_pool.EMITTERS}.items():
         register_kernel("gpu", key, emit)
+    from .lstm_kernels import emit_gpu_unsupported     # no PTX kernel: a clear UnsupportedError
+    register_kernel("gpu", "lstm_block", emit_gpu_unsupported)
+    register_kernel("gpu", "lstm_block_grad", emit_gpu_unsupported)
+    register_kernel("gpu", "lstm_block_inputs", emit_gpu_unsupported)
+    register_kernel("gpu", "lstm_block_weight_grad", emit_gpu_unsupported)
     _done.add("gpu")

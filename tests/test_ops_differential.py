@@ -297,7 +297,9 @@ LIBRARY_TESTS = {"matmul", "matrix_inverse"}
 ARRAY_EXTRA_TESTS = {"slice", "reverse", "gather", "segment_sum", "scan", "top_k"}   # tests/test_array_ops_extra.py
 CONV_POOL_TESTS = {"conv2d", "conv2d_backprop_input", "conv2d_backprop_filter", "depthwise_conv2d_native",  # tests/
                    "depthwise_conv2d_native_backprop_input", "depthwise_conv2d_native_backprop_filter",  # test_conv_ops
-                   "max_pool", "avg_pool", "max_pool_grad", "max_pool_grad_grad", "avg_pool_grad"}  # test_pool_ops
+                   "max_pool", "avg_pool", "max_pool_grad", "max_pool_grad_grad", "avg_pool_grad",  # test_pool_ops
+                   "conv2d_max_pool"}  # tests/test_conv_fast.py
+LSTM_TESTS = {"lstm_block", "lstm_block_grad", "lstm_block_inputs", "lstm_block_weight_grad"}  # test_lstm_fast.py
 
 
 REGION_OPS = {"cond", "while"}   # own regions, no numpy reference: tests/test_control_flow_ops.py, test_while_grad.py
@@ -305,7 +307,7 @@ REGION_OPS = {"cond", "while"}   # own regions, no numpy reference: tests/test_c
 
 def test_every_registered_op_of_the_tested_kinds_is_covered():
     covered = set(UNARY_OPS) | set(BINARY_OPS) | SPECIAL_ELEMENTWISE | set(REDUCE_OPS) | set(ARG_OPS) \
-        | LAYOUT_TESTS | LIBRARY_TESTS | ARRAY_EXTRA_TESTS | CONV_POOL_TESTS
+        | LAYOUT_TESTS | LIBRARY_TESTS | ARRAY_EXTRA_TESTS | CONV_POOL_TESTS | LSTM_TESTS
     in_scope = {name for name, op in all_ops().items() if op.kind in TESTED_KINDS} - REGION_OPS
     assert in_scope - covered == set(), "ops without a differential test"
     assert covered - in_scope == set(), "tests for ops that are not registered with a tested kind"

@@ -10,13 +10,18 @@ loop; they do not change results and an unrolled graph has nothing to tune with 
 
 With `sequence_length`, steps at or past a row's length output zeros and carry the state of the
 row's last valid step (TF's `_rnn_step`), so the final state is the state at each row's length.
+
+A plain LSTMCell / BasicLSTMCell runs as one fused `lstm_block` op instead of the unrolled cell
+(jitflow/api/lstm_fast.py: the same variables and results, the input projection of all steps as
+one matmul, one native recurrence forward and backward).
 """
 from __future__ import annotations
 
 from ..errors import UnsupportedError
 from ..pytree import flatten, unflatten
+from . import lstm_fast
 from . import math_ops as m
-from .array_ops import concat, expand_dims, shape, stack, unstack, zeros_like
+from .array_ops import concat, expand_dims, shape, stack, transpose, unstack, zeros_like
 from .convert import convert_to_tensor
 from .gather_api import reverse_sequence
 from .variable_scope import variable_scope
@@ -71,6 +76,12 @@ def static_rnn(cell, inputs, initial_state=None, dtype=None, sequence_length=Non
     inputs = [convert_to_tensor(x) for x in inputs]
     with variable_scope(scope or "rnn"):
         state = _initial_state(cell, initial_state, inputs[0], dtype)
+        dims = inputs[0].shape.dims
+        if len({x.dtype for x in inputs}) == 1 and all(x.shape.dims is not None and len(x.shape.dims) == 2
+                                                        and x.shape.dims[1] == dims[1] for x in inputs) \
+                and lstm_fast.eligible_for(cell, [len(inputs)] + list(dims), inputs[0].dtype):
+            outputs, state = lstm_fast.run(cell, stack(inputs), state, sequence_length)   # one lstm_block op
+            return unstack(outputs, num=len(inputs)), state
         return _unroll(cell, inputs, state, sequence_length)
 
 
@@ -120,6 +131,18 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
     """(outputs [batch, time, output_size] (time-major when time_major), final state), as TF 1.x."""
     x, steps = _time_steps(inputs, time_major, "dynamic_rnn")
     with variable_scope(scope or "rnn"):
+        dims = list(x.shape.dims)
+        if lstm_fast.eligible_for(cell, dims if time_major or len(dims) != 3 else [dims[1], dims[0]] + dims[2:],
+                                  x.dtype):      # one fused lstm_block op (jitflow/api/lstm_fast.py)
+            x_tm = x if time_major else transpose(x, [1, 0, 2])
+            batch = x_tm.shape.dims[1] if x_tm.shape.dims[1] is not None else shape(x_tm)[1]
+            state = initial_state
+            if state is None:
+                if dtype is None:
+                    raise ValueError("If no initial_state is provided, dtype must be specified")
+                state = cell.zero_state(batch, dtype)
+            outputs, state = lstm_fast.run(cell, x_tm, state, sequence_length)
+            return (outputs if time_major else transpose(outputs, [1, 0, 2])), state
         steps_list = unstack(x, num=steps, axis=0 if time_major else 1)
         state = _initial_state(cell, initial_state, steps_list[0], dtype)
         outputs, state = _unroll(cell, steps_list, state, sequence_length)

@@ -18,6 +18,7 @@ reuse on later calls, so unrolling a cell over time shares one set of variables:
 from __future__ import annotations
 
 import collections
+import contextlib
 import numbers
 
 from ..errors import UnsupportedError
@@ -98,6 +99,14 @@ class RNNCell:
     trainable_variables = trainable_weights = variables
 
     def __call__(self, inputs, state, scope=None):
+        inputs = convert_to_tensor(inputs)
+        with self._built_scope(inputs.shape, inputs.dtype, scope):
+            return self.call(inputs, state)
+
+    @contextlib.contextmanager
+    def _built_scope(self, input_shape, dtype, scope=None):
+        """Inside the cell's variable scope (captured on first use), its variables built for
+        `input_shape`: what a call runs in (also the fused LSTM path, jitflow/api/lstm_fast.py)."""
         if self._scope is None:
             if scope is not None:
                 cm = variable_scope(scope, reuse=self._reuse)
@@ -109,13 +118,12 @@ class RNNCell:
             if self._scope is None:
                 self._scope = captured
                 self.name = self.name or captured.name.rsplit("/", 1)[-1]
-            inputs = convert_to_tensor(inputs)
             if self.dtype is None:
-                self.dtype = inputs.dtype
+                self.dtype = dtype
             if not self.built:
-                self.build(inputs.shape)
+                self.build(input_shape)
                 self.built = True
-            return self.call(inputs, state)
+            yield captured
 
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
         if inputs is not None:

@@ -6,7 +6,9 @@ with gates in Keras order (LSTM: i, f, c, o; GRU: z, r, h). TF 1.15 defaults: LS
 recurrent_activation='hard_sigmoid', GRU reset_after=False, LSTM unit_forget_bias=True (the f
 part of the bias starts at 1), recurrent_initializer='orthogonal'. `dropout` / `recurrent_dropout`
 draw one mask per gate for the whole sequence, in training only (Keras implementation 1).
-Without input dropout the input projections of all steps are one matrix product.
+Without input dropout the input projections of all steps are one matrix product. An LSTM with
+tanh / (hard_)sigmoid activations and no dropout in the call runs as one fused `lstm_block` op
+(jitflow/api/lstm_fast.py), with the same weights and results.
 
 A layer can be called on a graph tensor (`LSTM(8, return_state=True)(x)`: [output, *states]) or
 sit in a Sequential model (one output: `return_state` is refused there, as Keras refuses several
@@ -17,8 +19,8 @@ from __future__ import annotations
 
 from ..api import math_ops as m
 from ..api import nn_ops
-from ..api.array_ops import concat, ones, ones_like, reshape, shape, stack, unstack, zeros
-from ..api.array_extra import split
+from ..api.array_ops import concat, ones, ones_like, reshape, shape, stack, transpose, unstack, zeros
+from ..api.array_extra import reverse, split
 from ..errors import UnsupportedError
 from ..framework.graph import Tensor
 from ..ir.types import float32
@@ -227,6 +229,45 @@ class LSTM(KerasRecurrentLayer):
 
     def bias_init(self):
         return _ForgetBias(self.units, self.bias_initializer) if self.unit_forget_bias else self.bias_initializer
+
+    def call(self, inputs, training=False, initial_state=None):
+        fused = self._fused_call(inputs, training, initial_state)
+        return fused if fused is not None else super().call(inputs, training, initial_state)
+
+    def _fused_call(self, inputs, training, initial_state):
+        """The layer as one fused lstm_block op (jitflow/api/lstm_fast.py) where it computes the same:
+        tanh activation, sigmoid or hard_sigmoid recurrent activation, no dropout mask in this call, a
+        known float [batch, time, depth] input, no GPU device scope; None otherwise (the unrolled graph).
+        The Keras gate order i, f, c, o becomes the kernel's i, c, f, o by column blocks."""
+        from ..api import lstm_fast
+        gate = {activations.get("sigmoid"): "sigmoid", activations.get("hard_sigmoid"): "hard_sigmoid"}.get(
+            self.recurrent_activation)
+        dims = inputs.shape.dims
+        if not lstm_fast.enabled() or type(self) is not LSTM or gate is None \
+                or self.activation is not activations.get("tanh") or not lstm_fast._on_cpu() \
+                or ((self.dropout or self.recurrent_dropout) and training is not False) \
+                or dims is None or len(dims) != 3 or dims[1] is None or dims[2] is None \
+                or not inputs.dtype.is_floating or inputs.dtype != self.kernel.dtype:
+            return None
+        steps = int(dims[1])
+        if steps == 0:
+            return None
+        states = list(initial_state) if initial_state is not None else self.initial_states(inputs)
+        if len(states) != self.state_count:
+            raise ValueError(f"{self.name}: expected {self.state_count} initial state tensors, got {len(states)}")
+        h0, c0 = states
+
+        def tf_order(w):          # i, f, c, o -> i, c, f, o
+            i, f, c, o = split(w, 4, axis=-1)
+            return concat([i, c, f, o], -1)
+        kernel = concat([tf_order(self.kernel), tf_order(self.recurrent_kernel)], 0)
+        bias = tf_order(self.bias) if self.bias is not None else zeros([4 * self.units], dtype=inputs.dtype)
+        x = transpose(inputs, [1, 0, 2])
+        if self.go_backwards:
+            x = reverse(x, [0])
+        outputs, c, h = lstm_fast.block(x, kernel, bias, c0, h0, forget_bias=0.0, gate_activation=gate)
+        result = transpose(outputs, [1, 0, 2]) if self.return_sequences else h
+        return [result, h, c] if self.return_state else result
 
     def step(self, xw, states, masks):
         h, c = states

@@ -8,5 +8,6 @@ from . import conv, pooling  # noqa: F401,E402  (conv2d / pooling families)
 from . import symbolic  # noqa: F401,E402  (dim_value: shape-polymorphic runs)
 from . import control_flow_ops  # noqa: F401,E402  (cond / while: ops that own regions)
 from . import summary_ops  # noqa: F401,E402  (summary ops and check_numerics: host-side)
+from . import lstm_block  # noqa: F401,E402  (the fused LSTM sequence ops)
 from .registry import (EFFECT, ELEMENTWISE, LAYOUT, LIBRARY, RANDOM, REDUCE, SOURCE, OpDef,  # noqa: F401
                        ShapeError, all_ops, define_op, get_op)
