@@ -31,7 +31,7 @@ from .api.variable_scope import (AUTO_REUSE, VariableScope, get_variable, get_va
                                  variable_scope)
 from .jit import JitFunction, jit  # noqa: F401
 from .placement import devices  # noqa: F401
-from .transforms import grad, value_and_grad  # noqa: F401
+from .transforms import grad, jvp, value_and_grad  # noqa: F401
 from .api.clip_ops import clip_by_global_norm, clip_by_value, global_norm  # noqa: F401
 from .api.init_ops import (constant_initializer, glorot_normal_initializer,  # noqa: F401
                            glorot_uniform_initializer, ones_initializer, random_normal_initializer,
@@ -102,3 +102,6 @@ from .missing_names import module_getattr as _module_getattr  # noqa: E402
 
 __getattr__ = _module_getattr(__name__, "tf")  # PEP 562: a missing name says so
 _install_missing_names(_sys.modules[__name__])   # tf.math, tf.contrib.layers, ... too
+
+from .runtime import warmup as _warmup  # noqa: E402
+_warmup.start()     # LLVM's JIT, the BLAS library, the fingerprint: prepared while the first graph is built

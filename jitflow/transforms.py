@@ -1,9 +1,12 @@
-"""`jitflow.grad` and `jitflow.value_and_grad`: function transformations built
-on the graph autodiff. The transformed function is itself a JitFunction: called
+"""`jitflow.grad`, `jitflow.value_and_grad` and `jitflow.jvp`: function transformations built
+on the autodiff requests (reverse mode: tf.gradients; forward mode: a `jvp_request`, both fulfilled
+in the IR by jitflow/passes/autodiff_*.py). The transformed function is itself a JitFunction: called
 with arrays it compiles and caches per signature; called with Tensors (inside
 `jit` or another `grad`) it builds the gradient inline, so `jit(grad(f))`,
 `grad(jit(f))` and `grad(grad(f))` all work."""
 from __future__ import annotations
+
+import weakref
 
 from . import pytree
 from .api.convert import convert_to_tensor
@@ -66,3 +69,55 @@ def grad(fn, argnums=0, has_aux=False):
         return (grad_value, value[1]) if has_aux else grad_value
     traced.__name__ = f"grad({getattr(fn, '__name__', 'function')})"
     return JitFunction(traced, name=traced.__name__)
+
+
+def _jvp_traced(fn):
+    def traced(primals, tangents):
+        from .api.convert import convert_to_tensor as as_tensor
+        from .framework.graph import get_default_graph
+        out = fn(*primals)
+        leaves, treedef = pytree.flatten(out)
+        ys = [as_tensor(y) for y in leaves]
+        xs = [as_tensor(x) for x in pytree.flatten(list(primals))[0]]
+        ts = [as_tensor(t) for t in pytree.flatten(list(tangents))[0]]
+        if len(xs) != len(ts):
+            raise TypeError(f"jvp: primals and tangents must have the same structure ({len(xs)} vs {len(ts)} leaves)")
+        for x, t in zip(xs, ts):
+            if x.dtype != t.dtype or x.shape.dims != t.shape.dims:
+                raise TypeError(f"jvp: a tangent must have its primal's dtype and shape: primal "
+                                f"{x.dtype.name}{x.shape}, tangent {t.dtype.name}{t.shape}")
+        if not ys:
+            return out, out
+        graph = get_default_graph()
+        with graph.name_scope("jvp"):
+            request = graph.create_op("jvp_request", ys + xs + ts, {"n_ys": len(ys), "n_xs": len(xs)},
+                                      name="JVP", output_types=[y._type for y in ys])
+        return out, pytree.unflatten(treedef, list(request.outputs))
+    traced.__name__ = f"jvp({getattr(fn, '__name__', 'function')})"
+    return traced
+
+
+_JVP_FUNCTIONS = weakref.WeakKeyDictionary()     # fn -> its compiled jvp (JitFunction)
+
+
+def jvp(fn, primals, tangents):
+    """Forward mode, as `jax.jvp`: returns (fn(*primals), J(primals) . tangents). `primals` and
+    `tangents` are tuples (or lists) of the same structure. Called with arrays it compiles and caches
+    per function and signature (as `jit`); called with Tensors (inside `jit`) it builds inline. The
+    tangents are computed by the IR's forward-mode transform (jitflow/passes/autodiff_forward.py)."""
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("jvp: primals and tangents must be tuples or lists of arguments")
+    if len(primals) != len(tangents):
+        raise TypeError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    try:
+        compiled = _JVP_FUNCTIONS.get(fn)
+    except TypeError:                   # not weakly referenceable: compile for this call only
+        compiled = None
+    if compiled is None:
+        traced = _jvp_traced(fn)
+        compiled = JitFunction(traced, name=traced.__name__)
+        try:
+            _JVP_FUNCTIONS[fn] = compiled
+        except TypeError:
+            pass
+    return compiled(tuple(primals), tuple(tangents))

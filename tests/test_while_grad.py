@@ -1,4 +1,4 @@
-"""Gradients through tf.while_loop (jitflow/api/while_grad.py): per-iteration stacks of forward
+"""Gradients through tf.while_loop (jitflow/passes/autodiff_regions.py): per-iteration stacks of forward
 values and a reversed backward loop, against finite differences and against the unrolled graph."""
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ Each step reads element i with `gather` and, for scan / map_fn, writes its outpu
 of a preallocated stacked result (`select` against a row-index mask: one pass over the result
 per step). The element function is traced once on placeholders first to learn its output
 structure, dtypes and static shapes (TF 1.x infers them the same way when `dtype` is not given).
-Gradients are those of `while_loop` (jitflow/api/while_grad.py); a static number of elements
+Gradients are those of `while_loop` (jitflow/passes/autodiff_regions.py); a static number of elements
 bounds the loop (`maximum_iterations`), which the gradient's per-iteration stacks need.
 """
 from __future__ import annotations

@@ -77,6 +77,13 @@ def lower_run(graph, targets, feeds: dict, feed_shapes: dict | None = None) -> L
 def _lower_run(graph, targets, feeds: dict, feed_shapes: dict) -> LoweredRun:
     fed = {id(t) for t in feeds}
     ops = needed_ops(targets, fed)
+    through = _fed_through(ops, feeds) if len(feeds) else []
+    if through:     # a fed tensor a tf.gradients request differentiates through: compute it as well
+        more = needed_ops([t.op for t in through], fed - {id(t) for t in through})
+        merged = {op._id: op for op in ops + more}
+        ops = [merged[i] for i in sorted(merged)]
+    shadow_ops = {t.op._id for t in through}
+    aliases: dict[int, Value] = {}          # id(param of a fed tensor) -> the value its op computes
     values: dict[int, Value] = {}
     params: list[Value] = []
     feed_tensors: list[Tensor] = []
@@ -93,6 +100,8 @@ def _lower_run(graph, targets, feeds: dict, feed_shapes: dict) -> LoweredRun:
     effect = Value(EFFECT, name="e0")
     nodes: list[Node] = []
     first_use: dict[str, str] = {}
+    unfed: dict[int, Exception] = {}        # stand-ins of unfed placeholders (see below)
+    has_request = None
     value_uses = {id(t) for t in targets if isinstance(t, Tensor)} | {
         id(t) for o in ops for t in (o.inputs[1:] if o._op in STATE_OPS else o.inputs)}
 
@@ -103,7 +112,7 @@ def _lower_run(graph, targets, feeds: dict, feed_shapes: dict) -> LoweredRun:
         return var_params[op.name]
 
     for op in ops:
-        if op.outputs and all(id(t) in fed for t in op.outputs):
+        if op.outputs and all(id(t) in fed for t in op.outputs) and op._id not in shadow_ops:
             continue
         opdef = get_op(op._op)
         if op._op == "placeholder":
@@ -112,9 +121,19 @@ def _lower_run(graph, targets, feeds: dict, feed_shapes: dict) -> LoweredRun:
             shape = op.attrs["shape"]
             shape_text = "<unknown>" if shape is None else "[" + ",".join(
                 "?" if d is None else str(d) for d in shape) + "]"
-            raise errors.InvalidArgumentError(
+            error = errors.InvalidArgumentError(
                 None, op, f"You must feed a value for placeholder tensor '{op.name}' with dtype "
                 f"{op.attrs['dtype'].name} and shape {shape_text}\n  {errors.describe_op(op)}")
+            if has_request is None:
+                has_request = any(get_op(o._op).extra.get("autodiff_request") for o in ops)
+            if not has_request or shape is None or None in shape:
+                raise error
+            # an autodiff request reads the forward values, its gradients may need only their shapes
+            # (tf.gradients of conv2d w.r.t. x): a stand-in, refused after lowering if anything live reads it
+            stand_in = Value(TensorType(op.attrs["dtype"], tuple(shape)), name=_param_name(op.outputs[0]))
+            values[id(op.outputs[0])] = stand_in
+            unfed[id(stand_in)] = error
+            continue
         if op._op == "variable" and id(op.outputs[0]) in value_uses:
             # the variable's own tensor (`get_tensor_by_name("w:0")`) used as a value: a read, as TF's ref
             var = var_param(op.outputs[0])
@@ -143,6 +162,7 @@ def _lower_run(graph, targets, feeds: dict, feed_shapes: dict) -> LoweredRun:
             operands = [values[id(t)] for t in op.inputs]
         attrs = {k: v for k, v in op.attrs.items() if not k.startswith("_")}
         emit = _Emitter(nodes, op)
+        emit.aliases = aliases
         if opdef.expand is not None:
             try:
                 results_of_op = opdef.expand(emit, operands, attrs)
@@ -153,6 +173,8 @@ def _lower_run(graph, targets, feeds: dict, feed_shapes: dict) -> LoweredRun:
         for t, v in zip(op.outputs, results_of_op):
             if id(t) not in fed:
                 values[id(t)] = v
+            elif id(t) in values:
+                aliases[id(values[id(t)])] = v
         if op._op in STATE_OPS:
             effect = results_of_op[1]
     results, fetch_results, index_of = [], [], {}
@@ -165,6 +187,8 @@ def _lower_run(graph, targets, feeds: dict, feed_shapes: dict) -> LoweredRun:
             index_of[id(value)] = len(results)
             results.append(value)
         fetch_results.append(index_of[id(value)])
+    if unfed:
+        nodes[:] = _drop_unfed(nodes, results + [effect], unfed)
     var_names = list(var_params)
     all_params = params + list(var_params.values()) + list(rng_params.values()) + [effect_param(nodes, effect)]
     function = Function("run", all_params, nodes, results + [effect])
@@ -173,12 +197,42 @@ def _lower_run(graph, targets, feeds: dict, feed_shapes: dict) -> LoweredRun:
                       list(rng_params), fetch_results, needs_init, [rng_seeds[n] for n in rng_params])
 
 
+def _fed_through(ops, feeds) -> list:
+    if not any(t.op.inputs for t in feeds):
+        return []
+    from ..passes.autodiff_request import fed_through
+    return fed_through(ops, feeds)
+
+
+def _drop_unfed(nodes, results, unfed) -> list:
+    """Raises the feed error of an unfed placeholder's stand-in that a result depends on; otherwise
+    returns the nodes without those reading a stand-in (all dead)."""
+    live, stack = set(), [v for v in results]
+    while stack:
+        v = stack.pop()
+        if id(v) in unfed:
+            raise unfed[id(v)]
+        node = v.node
+        if node is None or id(node) in live:
+            continue
+        live.add(id(node))
+        stack.extend(node.operands)
+    tainted, kept = set(unfed), []
+    for node in nodes:
+        if any(id(v) in tainted for v in node.operands):
+            tainted.update(id(r) for r in node.results)
+        else:
+            kept.append(node)
+    return kept
+
+
 class _Emitter:
     """Creates IR nodes for one graph op (its own node, or what its expand rule emits)."""
 
     def __init__(self, nodes: list, op: Operation):
         self.nodes = nodes
         self.op = op
+        self.aliases: dict = {}     # autodiff requests: id(param of a fed tensor) -> its computed value
 
     def node(self, op_name: str, operands, attrs) -> Node:
         opdef = get_op(op_name)

@@ -15,7 +15,9 @@
 |             | "writes_slabs", "constant", "reads_var", "forwards", "gemm"  |
 |             | (transposed operands by flag, alpha/beta epilogue), "mul",   |
 |             | "transpose", "reshape", "broadcast", "cast", "cheap" (recom- |
-|             | puted by each reader), "loop" (a while region op)            |
+|             | puted by each reader), "loop" (a while region op);           |
+|             | "shape_operand": (position, attr): the graph form's shape    |
+|             | operand the IR node holds as attr (autodiff's rule adapter)  |
 | ulps        | the fuzzer's tolerance: 0 = correctly rounded (bit-exact on  |
 |             | exact operands), n = n units in the last place, None = the   |
 |             | fuzzer's generic bound (jitflow/fuzz/bounds.py)              |

@@ -157,6 +157,8 @@ broadcast_grad.grad = lambda b, op, g: [
     b.op("reduce_to_like", [g[0], op.inputs[1], op.inputs[0]], {"axes": op.attrs["axes"],
                                                                 "mean": op.attrs.get("mean", False)}), None]
 reshape_like.grad = lambda b, op, g: [b.reshape_like(g[0], op.inputs[0]), None]
+scatter_slice.grad = lambda b, op, g: [b.op("strided_slice", [g[0]], {   # the IR form of slice_grad
+    "begin": op.attrs["begin"], "stride": op.attrs["stride"], "size": tuple(op.inputs[0]._type.shape)})]
 slice_grad.grad = lambda b, op, g: [b.op("strided_slice", [g[0]], {k: op.attrs[k] for k in ("begin", "stride", "size")}),
                                     None]
 

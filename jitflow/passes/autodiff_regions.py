@@ -1,0 +1,188 @@
+"""Reverse mode through the IR region ops (jitflow/ir/regions.py), called by jitflow/passes/autodiff_ir.py.
+
+- `cond`: the gradient is a cond on the same predicate. Operands: the captures, then the cotangents
+  of the results that have one; each branch region is a copy of its forward branch followed by the
+  adjoint nodes of that copy (reverse mode run inside the region) and returns one gradient per float
+  capture (zeros where none flows). Only the taken branch's gradient runs, so `cond(x > 0, sqrt(x), 0)`
+  has gradient 0 at 0, as TF.
+- `while`: two native loops.
+  1. a recording loop: the forward loop again, each iteration first writing its input state (every
+     carried value) into row i of a stack of `maximum_iterations` rows; it also counts the
+     iterations T;
+  2. the backward loop, j = T-1 .. 0: reads iteration j's state from the stacks, replays the body on
+     it (a copy of the body region) and runs reverse mode on the copy with the incoming adjoints of
+     the carried values as cotangents; the adjoints of the body's inputs are the next adjoints, those
+     of the loop invariants are summed over the iterations.
+  The stacks need a bound known when the graph is built, so a loop without a static
+  `maximum_iterations` raises UnsupportedError naming the loop (never a wrong gradient).
+A loop built with `back_prop=False` passes no gradient: graph-level requests list its results as stop
+values (jitflow/autodiff.py), so the walk never reaches it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import UnsupportedError
+from ..ir.core import Function, Node, Value
+from ..ir.types import TensorType, int32
+from ..ops import get_op
+from .autodiff_builder import _Site, make_emitter, new_builder, unwrap
+
+
+def _floating(value) -> bool:
+    return isinstance(value.type, TensorType) and value.type.dtype.is_floating
+
+
+def _clone(region: Function, params: list, nodes: list) -> list:
+    """Copies region's nodes (reading `params` for its parameters) into `nodes`; returns its results."""
+    mapping = {id(old): new for old, new in zip(region.params, params)}
+    for n in region.nodes:
+        copy = Node(n.op, [mapping.get(id(v), v) for v in n.operands], n.attrs, [r.type for r in n.results],
+                    loc=n.loc, scope=n.scope)
+        copy.regions = n.regions
+        for old, new in zip(n.results, copy.results):
+            mapping[id(old)] = new
+        nodes.append(copy)
+    return [mapping.get(id(r), r) for r in region.results]
+
+
+def _params(types, prefix="a"):
+    return [Value(t, name=f"{prefix}{i}") for i, t in enumerate(types)]
+
+
+def _region_builder(nodes, node):
+    return new_builder(make_emitter(nodes, _Site(node.scope or node.op, node.loc)))
+
+
+def _int_const(b, value):
+    array = np.array(value, dtype=np.int32)
+    array.setflags(write=False)
+    return b.emit("const", [], {"value": array, "dtype": int32})
+
+
+def _adjoints(b, nodes, ys, cotangents, xs):
+    from .autodiff_ir import reverse_mode
+    got = reverse_mode(b, nodes, ys, cotangents, xs, scope="gradients")
+    return [unwrap(b.zeros_like(x)) if g is None else g for g, x in zip(got, xs)]
+
+
+def region_gradient(builder, node, grads) -> list:
+    if get_op(node.op).extra.get("loop"):          # the record's trait: a loop (while), else a branch
+        return _while_gradient(builder, node, grads)
+    return _cond_gradient(builder, node, grads)
+
+
+def _cond_gradient(b, node, grads):
+    captures = node.operands[1:]
+    wrt = [k for k, v in enumerate(captures) if _floating(v)]
+    with_g = [k for k, g in enumerate(grads) if g is not None and _floating(node.results[k])]
+    if not wrt or not with_g:
+        return [None] * len(node.operands)
+
+    def branch(region, name):
+        params = _params([v.type for v in captures])
+        cotangents = _params([node.results[k].type for k in with_g], "g")
+        nodes: list = []
+        results = _clone(region, params, nodes)
+        rb = _region_builder(nodes, node)
+        grads_in = _adjoints(rb, nodes, [results[k] for k in with_g], cotangents, [params[k] for k in wrt])
+        return Function(name, params + cotangents, nodes, grads_in)
+    regions = tuple(branch(r, name) for r, name in zip(node.regions, ("then", "else")))
+    operands = [node.operands[0]] + list(captures) + [grads[k] for k in with_g]
+    new = Node(node.op, operands, node.attrs, [captures[k].type for k in wrt], loc=node.loc, scope=node.scope)
+    new.regions = regions
+    b.nodes.append(new)
+    out = [None] * len(node.operands)
+    for j, k in enumerate(wrt):
+        out[1 + k] = new.results[j]
+    return out
+
+
+def _write(b, stack, i, value, rows):
+    """stack with row i replaced by value (a select over the rows, as the graph-built loops do)."""
+    shape = tuple(value.type.shape)
+    index = _int_const(b, np.arange(rows, dtype=np.int32).reshape((rows,) + (1,) * len(shape)))
+    hit = unwrap(b.cmp("equal", index, i))
+    row = b.emit("reshape", [value], {"shape": (1,) + shape})
+    full = (rows,) + shape
+    return unwrap(b.select(b.emit("broadcast_to", [hit], {"shape": full}),
+                           b.emit("broadcast_to", [row], {"shape": full}), stack))
+
+
+def _while_gradient(b, node, grads):
+    n = len(node.results)
+    carried, invariants = list(node.operands[:n]), list(node.operands[n:])
+    float_c = [k for k in range(n) if _floating(carried[k])]
+    float_i = [m for m, v in enumerate(invariants) if _floating(v)]
+    if not float_c or all(grads[k] is None for k in float_c):
+        return [None] * len(node.operands)
+    limit = node.attrs.get("maximum_iterations", -1)
+    if not isinstance(limit, int) or limit < 0:
+        raise UnsupportedError(
+            f"tf.gradients through the tf.while_loop '{node.scope}' (created at {node.loc}) needs a static "
+            f"maximum_iterations (a Python int): it bounds the per-iteration stacks of forward values the "
+            f"backward loop reads; pass maximum_iterations=..., or back_prop=False")
+    rows = max(limit, 1)
+    cond_region, body_region = node.regions
+    attrs = {"maximum_iterations": limit}
+    stack_types = [TensorType(v.type.dtype, (rows,) + tuple(v.type.shape)) for v in carried]
+
+    # 1. the recording loop: (i, carried..., stacks...) carried, the invariants as before
+    stacks0 = [b.emit("broadcast_to", [unwrap(b.const(0, v))], {"shape": t.shape}) for v, t in zip(carried, stack_types)]
+    rec_operands = [_int_const(b, 0)] + carried + stacks0 + invariants
+    rec_types = [v.type for v in rec_operands]
+
+    def rec_cond():
+        params = _params(rec_types)
+        nodes: list = []
+        result = _clone(cond_region, params[1:1 + n] + params[1 + 2 * n:], nodes)
+        return Function("cond", params, nodes, result)
+
+    def rec_body():
+        params = _params(rec_types)
+        nodes: list = []
+        rb = _region_builder(nodes, node)
+        i, xs, stacks = params[0], params[1:1 + n], params[1 + n:1 + 2 * n]
+        new_xs = _clone(body_region, xs + params[1 + 2 * n:], nodes)
+        new_stacks = [_write(rb, s, i, x, rows) for s, x in zip(stacks, xs)]
+        return Function("body", params, nodes, [unwrap(rb.add(i, _int_const(rb, 1)))] + new_xs + new_stacks)
+    record = Node(node.op, rec_operands, attrs, rec_types[:1 + 2 * n], loc=node.loc, scope=node.scope + "/record")
+    record.regions = (rec_cond(), rec_body())
+    b.nodes.append(record)
+    count, stacks = record.results[0], record.results[1 + n:1 + 2 * n]
+
+    # 2. the backward loop: (j, adjoints of the float carried, sums for the float invariants) carried,
+    #    (stacks..., invariants...) invariant
+    nf = len(float_c)
+    dxs0 = [grads[k] if grads[k] is not None else unwrap(b.zeros_like(carried[k])) for k in float_c]
+    dcs0 = [unwrap(b.zeros_like(invariants[m])) for m in float_i]
+    back_operands = [unwrap(b.sub(count, _int_const(b, 1)))] + dxs0 + dcs0 + list(stacks) + invariants
+    back_types = [v.type for v in back_operands]
+    n_back = 1 + nf + len(float_i)
+
+    def back_cond():
+        params = _params(back_types)
+        nodes: list = []
+        rb = _region_builder(nodes, node)
+        return Function("cond", params, nodes, [unwrap(rb.cmp("greater_equal", params[0], _int_const(rb, 0)))])
+
+    def back_body():
+        params = _params(back_types)
+        nodes: list = []
+        rb = _region_builder(nodes, node)
+        j, dxs, dcs = params[0], params[1:1 + nf], params[1 + nf:n_back]
+        stacks_p, inv = params[n_back:n_back + n], params[n_back + n:]
+        xs = [rb.emit("gather", [s, j], {"axis": 0}) for s in stacks_p]
+        outs = _clone(body_region, xs + inv, nodes)
+        got = _adjoints(rb, nodes, [outs[k] for k in float_c], dxs, [xs[k] for k in float_c] + [inv[m] for m in float_i])
+        sums = [unwrap(rb.add(a, g)) for a, g in zip(dcs, got[nf:])]
+        return Function("body", params, nodes, [unwrap(rb.sub(j, _int_const(rb, 1)))] + got[:nf] + sums)
+    back = Node(node.op, back_operands, attrs, back_types[:n_back], loc=node.loc, scope=node.scope + "/backward")
+    back.regions = (back_cond(), back_body())
+    b.nodes.append(back)
+    out = [None] * len(node.operands)
+    for idx, k in enumerate(float_c):
+        out[k] = back.results[1 + idx]
+    for idx, m in enumerate(float_i):
+        out[n + m] = back.results[1 + nf + idx]
+    return out
