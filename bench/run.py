@@ -202,6 +202,11 @@ def main(argv=None):
     blas = dict(zip(("source", "path"), blas_source()))
     print(f"BLAS timed by W3, W6 (and the GEMMs of W4): jitflow calls {blas['source'] or 'no library (loops)'}"
           f" ({blas['path']}); numpy calls the OpenBLAS its wheel bundles")
+    blas["environment"] = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+    if blas["environment"]:     # shared/BENCHMARKS.md: unset both for the benchmark command alone
+        print(f"note: {blas['environment']} is set: every OpenBLAS here (jitflow's, numpy's) runs the kernels it "
+              f"names rather than this CPU's own; for fair figures run `env -u OPENBLAS_CORETYPE -u "
+              f"OPENBLAS_L2_SIZE python -m jitflow bench ...`")
     limits = {}
     if only or "W10" in selected or "W11" in selected:
         limits = limit_probe.measure()
