@@ -16,6 +16,7 @@ from collections import OrderedDict
 
 from jitflow.codegen import cpu
 from jitflow.envvars import env_int
+from jitflow.ir.array_digest import LargeArrays, values_digest
 from jitflow.ir.printer import print_function
 from jitflow.passes import run_pipeline
 from jitflow.passes.fusion import schedule_function
@@ -62,7 +63,7 @@ def _remember(key: str, executable):
 def release(executable):
     """Stops the recently-used LRU from keeping `executable` alive (a Session evicted it): it stays
     findable while someone still uses it and is freed, with its machine code, when nobody does."""
-    key = getattr(executable, "cache_key", None)
+    key = getattr(executable, "memory_key", None)
     with _lock:
         if key is not None and _recent.get(key) is executable:
             del _recent[key]
@@ -129,38 +130,81 @@ def _build_executable(fn, verify: bool = False, device: str = "cpu") -> Executab
         from .gpu_build import present_arch
         gpu_arch = present_arch()
     fn = run_pipeline(fn, verify=verify or os.environ.get("JITFLOW_VERIFY") == "1")
-    canonical = print_function(fn, locations=False, canonical=True)
-    parts = key_parts(canonical, gpu_arch)
-    key = make_key(parts)
-    with _lock:
-        cached = _memory_cache.get(key)
-        if cached is not None:
-            _remember(key, cached)
-        else:
-            key_lock = _key_locks.setdefault(key, threading.Lock())
-    if cached is not None:
-        counters.bump("memory_cache_hits")
-        return cached
-    try:
-        with key_lock:      # one build per key when threads race to it
-            with _lock:
-                cached = _memory_cache.get(key)
-                if cached is not None:
-                    _remember(key, cached)
-            if cached is not None:
-                counters.bump("memory_cache_hits")
-                return cached
-            if gpu_arch is not None:
-                from .gpu_build import build_gpu
-                executable = build_gpu(fn, key, parts, gpu_arch)
-            else:
-                executable = _build(fn, key, parts)
-            with _lock:
-                _remember(key, executable)
-    finally:
+    arrays = LargeArrays()      # the constants' values stay out of the text: not hashed (array_digest.py)
+    parts = key_parts(print_function(fn, locations=False, canonical=arrays), gpu_arch)
+    key = make_key(parts)       # the disk cache's key: the code does not depend on those values
+    while True:
+        memory_key = _memory_key(key, arrays)
         with _lock:
-            _key_locks.pop(key, None)
-    return executable
+            cached = _memory_cache.get(memory_key)
+            if cached is not None:
+                _remember(memory_key, cached)
+            else:
+                key_lock = _key_locks.setdefault(memory_key, threading.Lock())
+        if cached is not None:
+            if memory_key.endswith(_UNHASHED):     # appeared meanwhile: compare values after all
+                continue
+            counters.bump("memory_cache_hits")
+            return cached
+        try:
+            with key_lock:      # one build per key when threads race to it
+                with _lock:
+                    cached = _memory_cache.get(memory_key)
+                    if cached is not None:
+                        _remember(memory_key, cached)
+                if cached is not None:
+                    if memory_key.endswith(_UNHASHED):
+                        continue
+                    counters.bump("memory_cache_hits")
+                    return cached
+                if gpu_arch is not None:
+                    from .gpu_build import build_gpu
+                    executable = build_gpu(fn, key, parts, gpu_arch)
+                else:
+                    executable = _build(fn, key, parts)
+                executable.cache_key = key      # the disk entry's key
+                executable.memory_key, executable.key_arrays = memory_key, arrays
+                with _lock:
+                    _remember(memory_key, executable)
+        finally:
+            with _lock:
+                _key_locks.pop(memory_key, None)
+        return executable
+
+
+_UNHASHED = "/unhashed"
+_hashed_structures: set = set()     # disk keys whose executables in memory are told apart by values
+
+
+def _memory_key(key: str, arrays) -> str:
+    """The memory cache's key: the disk key, and for a function with large constants the digest of
+    their values (the executable owns them). That digest is computed only when needed: while no
+    other executable of the same structure is in memory, the key is `key + _UNHASHED`; when a second
+    one comes, the first is hashed and moved to its full key, and so is every later one."""
+    if not arrays:
+        return key
+    unhashed = key + _UNHASHED
+    with _lock:
+        other = _memory_cache.get(unhashed)
+        hashed = key in _hashed_structures
+    if other is not None:
+        other_key = key + "/" + values_digest(other.key_arrays)
+        with _lock:
+            if _memory_cache.get(unhashed) is other:
+                _forget(unhashed)
+                other.memory_key = other_key
+                _remember(other_key, other)
+            _hashed_structures.add(key)
+        hashed = True
+    return key + "/" + values_digest(arrays) if hashed else unhashed
+
+
+def _forget(key: str):
+    """Drops `key` from both memory-cache levels (caller holds _lock)."""
+    _memory_cache.pop(key, None)
+    old = _recent.pop(key, None)
+    if old is not None:
+        _recent_bytes[0] -= getattr(old, "resident_bytes", 0)
 
 
 def _build(fn, key: str, parts: dict) -> Executable:

@@ -1,7 +1,8 @@
 """The persistent kernel cache: object code on disk, keyed by a content hash.
 
 Key parts (each logged in meta.json, so `python -m jitflow cache info` can show
-them): the canonical IR text handed to codegen, the target (triple, CPU name
+them): the canonical IR text handed to codegen (large constants as their dtype and shape only:
+the code reads them through pointers; see jitflow/ir/array_digest.py), the target (triple, CPU name
 and features), the toolchain (llvmlite and LLVM versions), the jitflow version,
 a fingerprint of the installed compiler's code (fingerprint.py: codegen, runtime,
 ops, passes, ir, lowering; found from the imported packages), and whether

@@ -13,17 +13,18 @@ of attribute values (`format_attr`).  Example:
 
 Canonical mode (a cache key) renumbers every value (`%a0..` for parameters,
 `%0..` for node results), drops locations and scopes and prints arrays of more
-than `DENSE_LIMIT` elements as a `sha256<...>` digest.
+than `DENSE_LIMIT` elements as a `sha256<...>` digest; `canonical=LargeArrays()` (array_digest.py)
+prints a large constant as `array<...: #i>` and collects it instead (the kernel cache's key).
 """
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 from collections import Counter
 
 import numpy as np
 
+from . import array_digest
 from .core import Function, Module, Node, Value
 from .regions import format_region_node
 from .symdim import SymDim
@@ -144,9 +145,12 @@ def format_array(array: np.ndarray, canonical: bool = False) -> str:
     if array.size <= DENSE_LIMIT:
         elements = ", ".join(_format_element(x, dtype) for x in array.reshape(-1))
         return f"dense<{head}: [{elements}]>"
-    contiguous = np.ascontiguousarray(array, dtype=dtype.np.newbyteorder("<"))
+    if isinstance(canonical, array_digest.LargeArrays):     # set aside, not hashed (array_digest.py)
+        canonical.append(array)
+        return f"array<{head}: #{len(canonical) - 1}>"
     if canonical:       # the digest of the same bytes, hashed in place (no copy of a large constant)
-        return f"sha256<{head}: {hashlib.sha256(memoryview(contiguous).cast('B')).hexdigest()}>"
+        return f"sha256<{head}: {array_digest.sha256_of(array, dtype.np.newbyteorder('<'))}>"
+    contiguous = np.ascontiguousarray(array, dtype=dtype.np.newbyteorder("<"))
     return f"blob<{head}: {base64.b64encode(contiguous.tobytes()).decode('ascii')}>"
 
 
@@ -208,7 +212,10 @@ def format_node(node: Node, name, locations: bool = True, canonical: bool = Fals
     text += node.op
     if node.operands:
         text += " " + ", ".join(name(v) for v in node.operands)
-    attrs = format_attrs(node.attrs, canonical)
+    if isinstance(canonical, array_digest.LargeArrays) and node.op != "const":
+        attrs = format_attrs(node.attrs, True)      # only a constant's values are set aside (array_digest.py)
+    else:
+        attrs = format_attrs(node.attrs, canonical)
     if attrs:
         text += " " + attrs
     if node.results:
