@@ -8,11 +8,14 @@ band of convolution rows; the parallel loop runs over (image, pooled row), and e
   wins and a NaN never does, as the max_pool kernel).
 A bias and ReLU the op took in (jitflow/passes/conv_pool_fusion.py) run over the finished pooled row.
 The full-size convolution map is never written: for the W10 CNN's first layer at batch 256 that is
-25.7 MB written and read back less per forward pass."""
+25.7 MB written and read back less per forward pass. Inputs with few channels (the 'folded' strategy's
+shapes, e.g. the W10 CNN's first layer) run codegen/conv_pool_small.py instead (the pool window, bias
+and ReLU in registers)."""
 from __future__ import annotations
 
 from jitflow.ops.conv import geometry, pool_attrs, strategy
 
+from .conv_pool_small import small_plan, small_pool_conv
 from .conv_rows import MAX_ROW_PIXELS, row_conv, row_dims
 from .conv_kernels import (Vec, _node_bufs, _work_info, add, block_shape, direct_conv, forward_access, mul,
                            ptr_at, ranged_function, unique_buffers)
@@ -48,6 +51,18 @@ def emit_conv2d_max_pool(name, schedule, kernel, declarations, blas):
                                                     * block_shape(o, dtype.itemsize, j)[0]))
     R = block_shape(o, dtype.itemsize, j_max)[0]
     po = f"%b{out.id}"
+    small = small_plan(x_buf.shape, f_buf.shape, ow, pool["ksize"], pw, dtype.itemsize) \
+        if kind == "folded" else None
+    if small is not None:                       # codegen/conv_pool_small.py: few input channels
+        buffers = unique_buffers(x_buf, f_buf, *bias, out)
+        fb = ranged_function(name, buffers)
+        vec = Vec(fb, declarations, out.dtype)
+        pool_dims = (ph, pw, oh, pool["ksize"], pool["strides"], (qt, ql))
+        with _phase(fb, PHASE_MAIN):
+            with fb.loop("%start", "%stop", "item") as item:
+                small_pool_conv(fb, vec, small, dims, pool_dims, f"%b{x_buf.id}", f"%b{f_buf.id}", po,
+                                f"%b{bias[0].id}" if bias else None, attrs.get("activation"), item)
+        return fb.render(), buffers, False, _work_info(items, items * pkh * ow * o * c * kh_n * kw_n)
 
     def max_into(base, values):
         for width, off, value in values:
