@@ -214,3 +214,18 @@ def test_unfed_placeholder_is_fine_when_the_gradient_needs_only_its_shape():
         np.testing.assert_allclose(sess.run(gx, {w: np.ones((3, 2))}), np.full((2, 3), 2.0))
         with pytest.raises(tf.errors.InvalidArgumentError, match="must feed a value for placeholder"):
             sess.run(gw, {w: np.ones((3, 2))})
+
+
+def test_gradient_needs_only_the_variables_its_value_reads():
+    """TF: d(w1*x + (w2*y)^2)/dw1 = x reads neither w2 nor y, so neither must be initialized or fed;
+    fetching the loss itself still needs w2 initialized."""
+    with tf.Graph().as_default():
+        w1, w2 = tf.Variable(2.0), tf.Variable(3.0)
+        x, y = tf.placeholder(tf.float32, []), tf.placeholder(tf.float32, [])
+        loss = w1 * x + tf.square(w2 * y)
+        g = tf.gradients(loss, [w1])[0]
+        with tf.Session() as sess:
+            sess.run(w1.initializer)
+            assert sess.run(g, {x: 5.0}) == 5.0
+            with pytest.raises(tf.errors.FailedPreconditionError, match="uninitialized"):
+                sess.run(loss, {x: 5.0, y: 1.0})

@@ -15,7 +15,7 @@ import numpy as np
 from .. import errors
 from ..ir.core import Function, Node, Value
 from ..ir.symdim import is_symbolic
-from ..ir.types import EFFECT, TensorType, VarType, int64, num_elements
+from ..ir.types import EFFECT, EffectType, TensorType, VarType, int64, num_elements
 from ..ops import get_op
 from ..ops.broadcast import normalize_axes
 from ..ops.dynamic_shape import constant_value
@@ -189,12 +189,51 @@ def _lower_run(graph, targets, feeds: dict, feed_shapes: dict) -> LoweredRun:
         fetch_results.append(index_of[id(value)])
     if unfed:
         nodes[:] = _drop_unfed(nodes, results + [effect], unfed)
+    if has_request is None:
+        has_request = any(get_op(o._op).extra.get("autodiff_request") for o in ops)
+    if has_request:     # a request lowered its whole forward pass: reads its gradients do not use go
+        effect = _drop_unused_reads(nodes, results, effect)
+        referenced = {id(v) for n in nodes for v in n.operands}
+        for name in [n for n, v in var_params.items() if id(v) not in referenced]:
+            del var_params[name]
+            first_use.pop(name, None)
     var_names = list(var_params)
     all_params = params + list(var_params.values()) + list(rng_params.values()) + [effect_param(nodes, effect)]
     function = Function("run", all_params, nodes, results + [effect])
     needs_init = [name for name, first in first_use.items() if first != "assign_var"]
     return LoweredRun(function, feed_tensors, var_names, [var_params[n].type for n in var_names],
                       list(rng_params), fetch_results, needs_init, [rng_seeds[n] for n in rng_params])
+
+
+def _drop_unused_reads(nodes, results, effect) -> Value:
+    """Removes the variable reads whose value no result and no variable update uses, and the pure nodes
+    only they fed, splicing the effect chain around each read; returns the new final effect. A
+    tf.gradients request lowers the whole forward pass, but d(a + f(w2))/da never reads w2: as in TF,
+    such a run needs neither w2 initialized nor the feeds f reads."""
+    def data(values):
+        return [v for v in values if not isinstance(v.type, EffectType)]
+    live, stack = set(), data(results)
+    stack += [v for n in nodes if n.op in STATE_OPS[1:] for v in data(n.operands[1:])]
+    while stack:
+        node = stack.pop().node
+        if node is None or id(node) in live:
+            continue
+        live.add(id(node))
+        stack.extend(data(node.operands))
+    forward: dict[int, Value] = {}      # id(effect out of a dropped read) -> the effect it continues
+    kept = []
+    for node in nodes:
+        if node.op == "read_var" and id(node) not in live:
+            forward[id(node.results[1])] = forward.get(id(node.operands[1]), node.operands[1])
+            continue
+        stateful = node.op in STATE_OPS or any(isinstance(r.type, EffectType) for r in node.results)
+        if id(node) not in live and not stateful:
+            continue        # pure and unused: what DCE would drop, dropped now with the reads it read
+        if forward:
+            node.operands = [forward.get(id(v), v) for v in node.operands]
+        kept.append(node)
+    nodes[:] = kept
+    return forward.get(id(effect), effect)
 
 
 def _fed_through(ops, feeds) -> list:
