@@ -18,7 +18,7 @@ from jitflow.ops.registry import CHECK, ELEMENTWISE, LAYOUT
 from jitflow.ops.shape import broadcast_index
 
 from .llvm_builder import FunctionBuilder, literal, llvm_type
-from .scalar import Affine, ScalarBuilder, SExpr, linear_offset
+from .scalar import Affine, ScalarBuilder, element_cost, linear_offset
 from .scalar_llvm import ScalarLowering
 
 
@@ -262,26 +262,6 @@ def emit_loop_kernel(name: str, schedule: Schedule, kernel: Kernel, declarations
     work = num_elements(shape) * element_cost(expr)
     info = RangeInfo(em.group_extent(0), work, True) if groups else None
     return fb.render(), buffers, info
-
-
-SIMPLE_OPS_PER_ELEMENT = 2      # what one "innermost iteration" of PARALLEL_MIN_WORK (codegen/cpu.py) stands for
-VECTOR_MATH_COST = 24           # an inlined exp / tanh / log ... (codegen/vector_math.py), in simple ops: its
-                                # instructions and its latency on the element's dependency chain
-
-
-def element_cost(expr) -> int:
-    """How many simple loops' worth of work one element of a fused loop is (at least 1): a 1,000-op
-    chain on a small tensor is worth the threads its element count alone would not earn."""
-    from .vector_math import PRIMITIVES
-    seen, stack, ops = set(), [expr], 0
-    while stack:
-        node = stack.pop()
-        if not isinstance(node, SExpr) or id(node) in seen:
-            continue
-        seen.add(id(node))
-        ops += VECTOR_MATH_COST if node.prim in PRIMITIVES else 1
-        stack.extend(node.args)
-    return max(1, ops // SIMPLE_OPS_PER_ELEMENT)
 
 
 def prepare_loop_kernel(schedule: Schedule, kernel: Kernel):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from jitflow.ir.symdim import SymDim
 from jitflow.ir.types import DType, bool_, float32, float64, int64
 
+from .vector_math import PRIMITIVES
+
 
 class Affine:
     """const + sum(coeff[k] * loop_index[k]): an index along one tensor dim."""
@@ -181,3 +183,23 @@ class ScalarBuilder:
 
 
 FLOAT_TYPES = {float32: "float", float64: "double"}
+
+
+# ---- what one element costs: whether a fused loop is worth splitting over threads (codegen/cpu.py)
+SIMPLE_OPS_PER_ELEMENT = 2      # what one "innermost iteration" of PARALLEL_MIN_WORK (codegen/cpu.py) stands for
+VECTOR_MATH_COST = 24           # an inlined exp / tanh / log ... (codegen/vector_math.py), in simple ops: its
+                                # instructions and its latency on the element's dependency chain
+
+
+def element_cost(expr) -> int:
+    """How many simple loops' worth of work one element of a fused loop is (at least 1): a 1,000-op
+    chain on a small tensor is worth the threads its element count alone would not earn."""
+    seen, stack, ops = set(), [expr], 0
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, SExpr) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        ops += VECTOR_MATH_COST if node.prim in PRIMITIVES else 1
+        stack.extend(node.args)
+    return max(1, ops // SIMPLE_OPS_PER_ELEMENT)
