@@ -125,20 +125,10 @@ def emit(name: str, schedule, kernel, declarations: set, blas: bool, min_work: i
     dtype, m, n, k, a_buf, ta, b_buf, tb, c_buf = found
     if is_symbolic((m, n, k)):
         return emit_symbolic(name, found, kernel, declarations, min_work)
-    if min(m, n) < MIN_ROWS or not k or m * n * k < min_work:
-        return None
     buffers = list({x.id: x for x in (a_buf, b_buf, c_buf)}.values())
-    params = [f"ptr noalias %b{x.id}" for x in buffers] + ["i64 %start", "i64 %stop", "i32 %phases"]
-    fb = FunctionBuilder(name, params, attrs="nounwind")
-    t, symbol = _declare(declarations, dtype)
-    columns = split_by_columns(m, n)
-    with _phase(fb, PHASE_MAIN):
-        count = fb.assign("sub i64 %stop, %start")
-        with fb.if_(fb.assign(f"icmp sgt i64 {count}, 0")):
-            _block_call(fb, t, symbol, dtype, ta, tb, m, n, k, kernel.alpha, kernel.beta,
-                        f"%b{a_buf.id}", max(1, m if ta else k), f"%b{b_buf.id}", max(1, k if tb else n),
-                        f"%b{c_buf.id}", max(1, n), "%start", count, columns)
-    return fb.render(), buffers, RangeInfo(n if columns else m, m * n * k, True)
+    ranged = emit_ranged_gemm(name, buffers, dtype, ta, tb, m, n, k, a_buf, m if ta else k, b_buf, k if tb else n,
+                              c_buf, n, declarations, min_work, kernel.alpha, kernel.beta)
+    return None if ranged is None else (ranged[0], buffers, ranged[1])
 
 
 SYMBOLIC_PARTS = 64   # range of a symbolic GEMM: parts of the split side (the pool takes 2 chunks a thread)
@@ -173,9 +163,9 @@ def emit_symbolic(name: str, found, kernel, declarations: set, min_work: int = M
 
 def emit_ranged_gemm(name: str, buffers: list, dtype, ta: bool, tb: bool, m: int, n: int, k: int,
                      a_buf, lda: int, b_buf, ldb: int, c_buf, ldc: int, declarations: set,
-                     min_work: int = MIN_WORK):
-    """C[m, n] = op(A) @ op(B) (row-major, beta 0) on buffers that are not a matmul node's (the conv2d
-    family's GEMMs, codegen/conv_gemm.py) as a ranged kernel split like `emit`'s (rows of C and
+                     min_work: int = MIN_WORK, alpha: float = 1.0, beta: float = 0.0):
+    """C[m, n] = alpha op(A) @ op(B) + beta C (row-major) as a ranged kernel: a matmul node's (`emit`) or
+    the conv2d family's GEMMs on buffers that are not a matmul node's (codegen/conv_gemm.py), split (rows of C and
     op(A), or columns of C and op(B) by `split_by_columns`). (text, RangeInfo), or None when too
     small to split."""
     if dtype.name not in BLAS_PREFIX or min(m, n) < MIN_ROWS or not k or m * n * k < min_work:
@@ -187,6 +177,6 @@ def emit_ranged_gemm(name: str, buffers: list, dtype, ta: bool, tb: bool, m: int
     with _phase(fb, PHASE_MAIN):
         count = fb.assign("sub i64 %stop, %start")
         with fb.if_(fb.assign(f"icmp sgt i64 {count}, 0")):
-            _block_call(fb, t, symbol, dtype, ta, tb, m, n, k, 1.0, 0.0, f"%b{a_buf.id}", max(1, lda),
+            _block_call(fb, t, symbol, dtype, ta, tb, m, n, k, alpha, beta, f"%b{a_buf.id}", max(1, lda),
                         f"%b{b_buf.id}", max(1, ldb), f"%b{c_buf.id}", max(1, ldc), "%start", count, columns)
     return fb.render(), RangeInfo(n if columns else m, m * n * k, True)
