@@ -8,6 +8,7 @@ from .api.math_extra import elu, relu6, selu, softplus, softsign  # noqa: F401,E
 from .api.nn_conv import (avg_pool, avg_pool2d, conv2d, conv2d_backprop_filter,  # noqa: F401,E402
                            conv2d_backprop_input, conv2d_transpose, depthwise_conv2d, depthwise_conv2d_native,
                            max_pool, max_pool2d)
+from .api.nn_lrn import local_response_normalization, lrn  # noqa: F401,E402
 from .api.candidate_sampling import (log_uniform_candidate_sampler, nce_loss,  # noqa: F401,E402
                                       sampled_softmax_loss, uniform_candidate_sampler)
 from .api.rnn import bidirectional_dynamic_rnn, dynamic_rnn, static_bidirectional_rnn, static_rnn  # noqa: F401,E402
