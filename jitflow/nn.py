@@ -5,7 +5,7 @@ from .api.nn_ops import (batch_normalization, bias_add, dropout, l2_loss, leaky_
                          sparse_softmax_cross_entropy_with_logits, tanh)
 from .api.array_extra import embedding_lookup, in_top_k, l2_normalize, top_k  # noqa: F401
 from .api.math_extra import elu, relu6, selu, softplus, softsign  # noqa: F401,E402
-from .api.nn_conv import (avg_pool, avg_pool2d, conv2d, conv2d_backprop_filter,  # noqa: F401,E402
+from .api.nn_conv import (avg_pool, avg_pool2d, conv1d, conv2d, conv2d_backprop_filter,  # noqa: F401,E402
                            conv2d_backprop_input, conv2d_transpose, depthwise_conv2d, depthwise_conv2d_native,
                            max_pool, max_pool2d)
 from .api.nn_lrn import local_response_normalization, lrn  # noqa: F401,E402

@@ -194,3 +194,35 @@ def max_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):  
 
 def avg_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):  # noqa: A002
     return _pool("avg_pool", "AvgPool2D", "avg_pool2d", input, ksize, strides, padding, data_format, name)
+
+
+def _one(value, arg, fn):
+    """conv1d's stride / dilation: an int, or a list of 1 or 3 ints (batch and channel entries 1)."""
+    values = [value] if isinstance(value, int) else list(value)
+    if len(values) == 3 and values[0] == values[2] == 1:
+        values = values[1:2]
+    if len(values) != 1 or not isinstance(values[0], (int, np.integer)) or values[0] < 1:
+        raise ValueError(f"{fn}: {arg} must be a positive int or a list of 1 or 3 ints [1, s, 1], got {value!r}")
+    return int(values[0])
+
+
+def conv1d(value=None, filters=None, stride=None, padding=None, use_cudnn_on_gpu=None, data_format=None,  # noqa: ARG001
+           name=None, input=None, dilations=None):  # noqa: A002
+    """TF's conv1d: the NWC input gets a height of 1 and runs through conv2d (as TF builds it);
+    `use_cudnn_on_gpu` is a kernel-selection hint of TF's GPU build and does not change results."""
+    from ..framework.graph import get_default_graph
+    from .array_ops import expand_dims, squeeze
+    if data_format not in (None, "NWC", "NCW"):
+        raise ValueError(f'conv1d: data_format must be "NWC" or "NCW", got {data_format!r}')
+    if data_format == "NCW":
+        _data_format("NCW", "conv1d")
+    if not isinstance(padding, str) or padding.upper() not in ("SAME", "VALID"):
+        raise ValueError(f"conv1d: padding must be 'SAME' or 'VALID', got {padding!r}")
+    x = convert_to_tensor(_pick(value, input, "value", "input", "conv1d"))
+    if filters is None:
+        raise ValueError("conv1d: filters must be given")
+    s, d = _one(stride, "stride", "conv1d"), _one(1 if dilations is None else dilations, "dilations", "conv1d")
+    with get_default_graph().name_scope(name or "conv1d"):
+        f = convert_to_tensor(filters, dtype=x.dtype)
+        y = conv2d(expand_dims(x, -3), expand_dims(f, 0), [1, 1, s, 1], padding.upper(), dilations=[1, 1, d, 1])
+        return squeeze(y, [-3])
