@@ -75,3 +75,23 @@ def test_conv1d_argument_errors():
         tf.nn.conv1d(x, f, 1, "FULL")
     with pytest.raises(ValueError, match="stride"):
         tf.nn.conv1d(x, f, [2, 2], "SAME")
+
+
+def test_layers_conv1d_names_shapes_and_values():
+    x = tf.placeholder(tf.float32, [None, 20, 3])
+    y = tf.layers.conv1d(x, 8, 5, strides=2, padding="same", activation=tf.nn.relu,
+                         bias_initializer=tf.constant_initializer(0.1))
+    z = tf.layers.Conv1D(4, (3,), dilation_rate=2, name="second")(y)
+    assert [v.name for v in tf.global_variables()] == ["conv1d/kernel:0", "conv1d/bias:0", "second/kernel:0",
+                                                       "second/bias:0"]
+    assert tf.global_variables()[0].shape.as_list() == [5, 3, 8]
+    assert y.shape.as_list() == [None, 10, 8] and z.shape.as_list() == [None, 6, 4]
+    xv = np.random.default_rng(5).standard_normal((2, 20, 3)).astype(np.float32)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        k1, b1, k2, b2 = sess.run(tf.global_variables())
+        got = sess.run(z, {x: xv})
+    hidden = np.maximum(conv1d_reference(xv.astype(np.float64), k1, 2, "SAME") + b1, 0)
+    np.testing.assert_allclose(got, conv1d_reference(hidden, k2, 1, "VALID", 2) + b2, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="expected ndim=3"):
+        tf.layers.conv1d(tf.zeros([2, 4, 4, 1]), 2, 3)

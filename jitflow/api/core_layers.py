@@ -399,12 +399,4 @@ def batch_normalization(inputs, axis=-1, momentum=0.99, epsilon=1e-3, center=Tru
     return layer(inputs, training=training)
 
 
-def _missing(what):
-    def fn(*args, **kwargs):
-        raise UnsupportedError(f"tf.layers.{what} is not supported by jitflow (2-D convolution and pooling layers are)")
-    fn.__name__ = what
-    return fn
-
-
-conv1d = _missing("conv1d")
-# conv2d, conv2d_transpose, max_pooling2d, average_pooling2d: jitflow/api/conv_layers.py
+# conv1d: jitflow/api/conv1d_layer.py; conv2d, conv2d_transpose, max_pooling2d, average_pooling2d: jitflow/api/conv_layers.py
