@@ -240,6 +240,9 @@ from .conv_layers import (AveragePooling2D, AvgPool2D, Conv2D, Conv2DTranspose, 
                           GlobalMaxPooling2D, MaxPool2D, MaxPooling2D, ZeroPadding2D)
 from . import conv_layers as _conv_layers  # noqa: E402  (jitflow/keras/conv_layers.py)
 LAYER_CLASSES.update(_conv_layers.LAYER_CLASSES)
+from .conv1d import Conv1D, Convolution1D  # noqa: E402,F401  (jitflow/keras/conv1d.py)
+from . import conv1d as _conv1d  # noqa: E402
+LAYER_CLASSES.update(_conv1d.LAYER_CLASSES)
 
 
 from ..missing_names import module_getattr as _module_getattr  # noqa: E402
