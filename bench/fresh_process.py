@@ -91,3 +91,19 @@ def measure_rows(system: str, builders: dict, rows, **extra) -> dict:
     timings = {row: timed(fns[row], after_warmup) for row in rows}
     return {"status": "ok", "rows": timings, "check": check,
             "version": sys.modules[_MODULES[system]].__version__, "seconds": time.perf_counter() - start, **extra}
+
+
+def measure_systems(module: str, label: str, systems: list, interpreters: dict, timeout: float, log=print) -> dict:
+    """{system: record} of `module.measure_here(system)`, each in a fresh process under the interpreter
+    given for its family (`torch-compile` runs under `torch`'s), noting failures in the log."""
+    results = {}
+    for system in systems:
+        python = interpreters.get(system.split("-")[0])
+        results[system] = measure_in_fresh_process(module, (system,), timeout, python, drop_env=())
+        if results[system]["status"] != "ok":
+            log(f"note: {label} {system}: {results[system]['status']} {results[system].get('reason', '')}".rstrip())
+    return results
+
+
+def format_seconds(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.1f} us"

@@ -23,7 +23,7 @@ import json
 import os
 import sys
 
-from fresh_process import measure_in_fresh_process, measure_rows, tf1_module  # noqa: E402  (bench/ on sys.path)
+from fresh_process import format_seconds, measure_rows, measure_systems, tf1_module  # noqa: E402  (bench/ on sys.path)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BATCH, STEPS, INPUT, HIDDEN, LEARNING_RATE, FORGET_BIAS = 64, 50, 64, 256, 1e-3, 1.0
@@ -188,26 +188,13 @@ def measure_here(system: str) -> dict:
 
 
 # ---- the parent ------------------------------------------------------------------------------------------
-def measure(system: str, timeout: float = DEFAULT_TIMEOUT, python: str | None = None) -> dict:
-    """One system in a fresh process (bench/fresh_process.py)."""
-    return measure_in_fresh_process("lstm_workload", (system,), timeout, python, drop_env=())
-
-
 def run_w11(peers=("tf", "jax", "torch"), interpreters=None, timeout=DEFAULT_TIMEOUT, log=print) -> dict:
     """{'systems': {system: record}, 'flops': {row: FLOP}} for jitflow and the selected peers."""
     interpreters = interpreters or {}
     systems = ["jitflow"] + [s for peer in peers for s in PEER_SYSTEMS.get(peer, ())]
-    results = {}
-    for system in systems:
-        results[system] = measure(system, timeout, interpreters.get(system))
-        if results[system]["status"] != "ok":
-            log(f"note: W11 {system}: {results[system]['status']} {results[system].get('reason', '')}".rstrip())
+    results = measure_systems("lstm_workload", "W11", systems, interpreters, timeout, log)
     return {"systems": results, "flops": {row: flops(row) for row in ROWS}, "timeout_s": timeout,
-            "interpreters": {s: interpreters.get(s, sys.executable) for s in systems}}
-
-
-def _fmt(seconds: float) -> str:
-    return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.1f} us"
+            "interpreters": {s: interpreters.get(s.split("-")[0], sys.executable) for s in systems}}
 
 
 def print_w11(report: dict, limits: dict | None = None, log=print):
@@ -223,7 +210,7 @@ def print_w11(report: dict, limits: dict | None = None, log=print):
             t = r["rows"][row]
             ratio = f"{t['median'] / base:10.2f}x" if base else f"{'-':>11s}"
             frac = f"{report['flops'][row] / t['median'] / peak:11.0%}" if peak else f"{'-':>12s}"
-            log(f"  {system:14s} {_fmt(t['median']):>11s} {_fmt(t['min']):>11s} {ratio} {frac}")
+            log(f"  {system:14s} {format_seconds(t['median']):>11s} {format_seconds(t['min']):>11s} {ratio} {frac}")
         rivals = [r["rows"][row]["median"] for s, r in ok.items() if s != "jitflow"]
         if base and rivals:
             target = " (target <= 0.8)" if row == ROWS[0] else ""     # issue 19's target: the training step

@@ -1,12 +1,11 @@
 """Reverse mode as an IR-to-IR transform (jitflow/passes/autodiff_ir.py) and tf.gradients as a request
 op the lowering fulfils with it (jitflow/passes/autodiff_request.py)."""
-import contextlib
-import sys
 
 import numpy as np
 import pytest
 
 import jitflow as tf
+from test_deep_graphs import shallow_stack as _shallow_stack
 from jitflow.framework.lowering import lower_run
 from jitflow.ir.parser import parse_function
 from jitflow.ir.printer import print_function
@@ -132,17 +131,6 @@ def test_jit_grad_of_grad_goes_through_requests():
     np.testing.assert_allclose(gg(xv), 6 * xv)
 
 
-@contextlib.contextmanager
-def _shallow_stack(headroom=300):
-    depth, frame = 0, sys._getframe()
-    while frame is not None:
-        depth, frame = depth + 1, frame.f_back
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(depth + headroom)
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(old)
 
 
 def test_20000_op_chain_differentiates_without_recursion():

@@ -5,7 +5,7 @@ weights and checks (jitflow/api/conv_layers.py `_Conv`, with a height of 1) and 
 from __future__ import annotations
 
 from . import nn_conv
-from .conv_layers import _Conv, normalize_tuple
+from .conv_layers import _Conv, _rank4, normalize_tuple
 from .init_ops import zeros_initializer
 
 
@@ -30,23 +30,13 @@ class Conv1D(_Conv):
     def kernel_shape(self, channels):
         return self.kernel_size + (channels, self.filters)
 
-    @staticmethod
-    def _rank3(input_shape, layer, name):
-        dims = input_shape.dims
-        if dims is None or len(dims) != 3:
-            raise ValueError(f"Input 0 of layer {name} is incompatible with the layer: expected ndim=3, found "
-                             f"ndim={'unknown' if dims is None else len(dims)}. Full shape received: {input_shape}")
-        if dims[-1] is None:
-            raise ValueError(f"The channel dimension of the inputs to {layer} should be defined. Found `None`.")
-        return dims
-
     def build(self, input_shape):
-        self._rank3(input_shape, "Conv1D", self.name)
+        _rank4(input_shape, self.name, ndim=3)
         padded = type(input_shape)([input_shape.dims[0], 1] + list(input_shape.dims[1:]))
         super().build(padded)
 
     def call(self, inputs):
-        dims = self._rank3(inputs.shape, "Conv1D", self.name)
+        dims = _rank4(inputs.shape, self.name, ndim=3)
         if int(dims[-1]) != self.input_channels:
             raise ValueError(f"Conv1D {self.name}: inputs have {dims[-1]} channels, the kernel expects "
                              f"{self.input_channels}")

@@ -74,11 +74,11 @@ def deconv_output_length(length, kernel, padding, stride):
     return length * stride if padding.lower() == "same" else length * stride + max(kernel - stride, 0)
 
 
-def _rank4(input_shape, layer):
-    """The dims of a rank-4 shape with a known channel dimension."""
+def _rank4(input_shape, layer, ndim=4):
+    """The dims of a rank-`ndim` shape (4; Conv1D: 3) with a known channel dimension."""
     dims = input_shape.dims
-    if dims is None or len(dims) != 4:
-        raise ValueError(f"Input 0 of layer {layer} is incompatible with the layer: expected ndim=4, found "
+    if dims is None or len(dims) != ndim:
+        raise ValueError(f"Input 0 of layer {layer} is incompatible with the layer: expected ndim={ndim}, found "
                          f"ndim={'unknown' if dims is None else len(dims)}. Full shape received: {input_shape}")
     if dims[-1] is None:
         raise ValueError(f"The channel dimension of the inputs to {layer} should be defined. Found `None`.")

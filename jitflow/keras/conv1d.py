@@ -5,13 +5,7 @@ from __future__ import annotations
 
 from ..api import conv_layers as conv_utils
 from ..api import nn_conv
-from .conv_layers import Conv2D
-
-
-def _rank3(input_shape, layer):
-    if len(input_shape) != 3:
-        raise ValueError(f"Input 0 of layer {layer} is incompatible with the layer: expected ndim=3, found "
-                         f"ndim={len(input_shape)}. Full shape received: {tuple(input_shape)}")
+from .conv_layers import Conv2D, _rank4
 
 
 class Conv1D(Conv2D):
@@ -33,7 +27,7 @@ class Conv1D(Conv2D):
         self.kernel_size, self.strides, self.dilation_rate = (one[0],), (one[1],), (one[2],)
 
     def build(self, input_shape):
-        _rank3(input_shape, self.name)
+        _rank4(input_shape, self.name, ndim=3)
         super().build((input_shape[0], 1) + tuple(input_shape[1:]))
 
     def convolve(self, inputs):
@@ -41,7 +35,7 @@ class Conv1D(Conv2D):
                               dilations=self.dilation_rate[0], name="conv1d")
 
     def compute_output_shape(self, input_shape):
-        _rank3(input_shape, self.name)
+        _rank4(input_shape, self.name, ndim=3)
         steps = conv_utils.conv_output_length(input_shape[1], self.kernel_size[0], self.padding, self.strides[0],
                                               self.dilation_rate[0])
         return (input_shape[0], steps, self.filters)

@@ -30,9 +30,9 @@ def _no_extras(layer, **given):
             raise UnsupportedError(f"{layer}: the `{arg}` argument is not supported by jitflow.keras")
 
 
-def _rank4(input_shape, layer):
-    if len(input_shape) != 4:
-        raise ValueError(f"Input 0 of layer {layer} is incompatible with the layer: expected ndim=4, found "
+def _rank4(input_shape, layer, ndim=4):
+    if len(input_shape) != ndim:
+        raise ValueError(f"Input 0 of layer {layer} is incompatible with the layer: expected ndim={ndim}, found "
                          f"ndim={len(input_shape)}. Full shape received: {tuple(input_shape)}")
 
 
