@@ -12,7 +12,7 @@ from jitflow.ops.array_extra import STATUS_BAD_INDEX
 
 from . import array_kernels as cpu
 from .llvm_builder import literal
-from .ptx_module import GpuModule, grid_for, grid_stride
+from .ptx_module import GpuModule, grid_for, grid_stride, report_status
 
 
 def _split(fb, e, m, inner):
@@ -44,7 +44,7 @@ def emit_gather(gm: GpuModule, name, schedule, kernel):
                 value = literal(0, out.dtype)
             fb.store(t, value, fb.gep(t, f"%b{out.id}", e))
             with fb.if_(fb.assign(f"xor i1 {ok}, true")):
-                fb.store("i32", str(STATUS_BAD_INDEX), "%status")
+                report_status(fb, str(STATUS_BAD_INDEX))
     gm.functions.append(fb.render())
     gm.plan.has_status = True
     gm.launch(name, buffers, grid_for(total), extra=[["status", 0]])

@@ -4,8 +4,9 @@ element fails stores the check's status code in the run's status word and the
 failing value (i64) in the detail word 8 bytes after it. The runtime
 (runtime/gpu_executable.py) reads both after the run and runtime/checks.py names
 the op. Unlike the CPU entry, the GPU plan does not stop at a failed check: later
-kernels of the run still execute before the error is raised; the value reported is
-one failing element, not necessarily the first.
+kernels of the run still execute before the error is raised (a while loop stops
+repeating its chunks); the first failure to store its status is the one reported
+(`report_status`), its value one failing element, not necessarily the first.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from jitflow.ir.types import num_elements
 
 from .checks import _as_i64, prepare
 from .loops import LoopEmitter, _ptr_table
-from .ptx_module import GpuModule, grid_elements, grid_for, set_vars
+from .ptx_module import GpuModule, grid_elements, grid_for, report_status, set_vars
 
 
 def emit_check(gm: GpuModule, name: str, schedule: Schedule, kernel, code: int):
@@ -24,9 +25,7 @@ def emit_check(gm: GpuModule, name: str, schedule: Schedule, kernel, code: int):
 
     def report(em, ok, x, dtype):
         with em.fb.if_(em.fb.assign(f"xor i1 {ok}, true")):
-            em.fb.store("i32", str(code), "%status")
-            detail = em.fb.assign("getelementptr inbounds i8, ptr %status, i64 8")
-            em.fb.store("i64", _as_i64(em.fb, x, dtype), detail)
+            report_status(em.fb, str(code), _as_i64(em.fb, x, dtype))
 
     em.on_check = report
 

@@ -10,8 +10,8 @@ from jitflow.ops import get_op
 from . import library
 from .llvm_builder import literal, llvm_type
 from .ptx import LIBDEVICE_MATH
-from .ptx_module import (GpuModule, barrier, grid_elements, grid_for, grid_stride, sreg, strided_loop,
-                          vector_width, wide)
+from .ptx_module import (GpuModule, barrier, grid_elements, grid_for, grid_stride, report_status, sreg,
+                          strided_loop, vector_width, wide)
 from .scalar_llvm import ScalarLowering
 
 BK = 16                 # k-depth of a GEMM tile
@@ -242,7 +242,7 @@ def emit_inverse(gm: GpuModule, name: str, schedule, kernel):
     args = ", ".join(f"ptr %b{b.id}" for b in buffers)
     status = fb.assign(f"call i32 @{name}_body({args})")
     with fb.if_(fb.assign(f"icmp ne i32 {status}, 0")):
-        fb.store("i32", status, "%status")
+        report_status(fb, status)
     gm.functions.append(fb.render())
     gm.plan.has_status = True
     gm.launch(name, buffers, 1, 1, extra=[["status", 0]])

@@ -28,12 +28,13 @@ UNROLL_MAX = 8              # a thread's loop over its share of an item is unrol
 class Launch:
     """One step of a run: a kernel launch, or a memset of a buffer."""
 
-    kernel: str                 # function name ('' for a memset)
-    args: list                  # ["buf", id] | ["scratch", 0] | ["status", 0], in parameter order
+    kernel: str                 # function name ('' for a memset or a repeat)
+    args: list                  # ["buf", id] | ["at", id, byte offset] | ["i64", value] | ["scratch", 0] |
+                                # ["status", 0], in parameter order
     grid: list                  # [x, y, z] blocks
     block: list                 # [x, y, z] threads
-    op: str = "launch"          # 'launch' | 'memset'
-    nbytes: int = 0             # memset size
+    op: str = "launch"          # 'launch' | 'memset' | 'repeat' (codegen/ptx_control_flow.py)
+    nbytes: int = 0             # memset: its size; repeat: how many of the following steps form the chunk
 
 
 @dataclass
@@ -53,6 +54,11 @@ class GpuPlan:
                        data["has_status"])
 
 
+def buffer_arg(buffer) -> list:
+    """The launch argument of a buffer of the run's own schedule."""
+    return ["buf", buffer.id]
+
+
 class GpuModule:
     """What the kernels of one schedule add to the module: declarations, shared-memory globals,
     functions, and the launch plan."""
@@ -62,6 +68,7 @@ class GpuModule:
         self.globals: list[str] = []
         self.functions: list[str] = []
         self.plan = GpuPlan()
+        self.resolve = buffer_arg     # a Buffer -> its launch argument (a region's sub-schedule maps its own)
 
     def kernel(self, name: str, buffers, extra_params=()) -> FunctionBuilder:
         # every buffer starts 64-byte aligned (allocations; temps at 64-byte offsets): vector loads are legal
@@ -70,13 +77,13 @@ class GpuModule:
         return FunctionBuilder(name, params, attrs=f"{KERNEL_ATTRS} nounwind", linkage="ptx_kernel")
 
     def launch(self, name, buffers, grid, block=BLOCK, extra=()):
-        args = [["buf", b.id] for b in buffers] + [list(x) for x in extra]
+        args = [self.resolve(b) for b in buffers] + [list(x) for x in extra]
         grid = list(grid) + [1] * (3 - len(grid)) if isinstance(grid, (list, tuple)) else [grid, 1, 1]
         block = list(block) + [1] * (3 - len(block)) if isinstance(block, (list, tuple)) else [block, 1, 1]
         self.plan.launches.append(Launch(name, args, [max(1, int(g)) for g in grid], block))
 
     def memset(self, buffer):
-        self.plan.launches.append(Launch("", [["buf", buffer.id]], [1, 1, 1], [1, 1, 1], "memset", buffer.nbytes))
+        self.plan.launches.append(Launch("", [self.resolve(buffer)], [1, 1, 1], [1, 1, 1], "memset", buffer.nbytes))
 
     def shared(self, name: str, elem: str, count: int, align: int = 16) -> str:
         self.globals.append(f"@{name} = internal addrspace(3) global [{count} x {elem}] undef, align {align}")
@@ -128,6 +135,16 @@ def sreg(fb: FunctionBuilder, decls: set, name: str) -> str:
     """A PTX special register (tid.x, ctaid.x, ntid.x, nctaid.x) as i32."""
     decls.add(f"declare i32 @llvm.nvvm.read.ptx.sreg.{name}()")
     return fb.assign(f"call i32 @llvm.nvvm.read.ptx.sreg.{name}()", "sr")
+
+
+def report_status(fb: FunctionBuilder, code: str, detail: str | None = None):
+    """Stores a failing status in the run's status word (`%status`) unless an earlier kernel or
+    thread already did: the first failure is the one reported, as on the CPU, which stops there.
+    `detail` (i64) goes 8 bytes after it (a failed check's value)."""
+    swap = fb.assign(f"cmpxchg ptr %status, i32 0, i32 {code} monotonic monotonic")
+    with fb.if_(fb.assign(f"extractvalue {{ i32, i1 }} {swap}, 1")):
+        if detail is not None:
+            fb.store("i64", detail, fb.assign("getelementptr inbounds i8, ptr %status, i64 8"))
 
 
 def barrier(fb: FunctionBuilder, decls: set):

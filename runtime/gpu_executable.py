@@ -193,8 +193,9 @@ class GpuExecutable:
                     if k.kind == "random"}
         self._written_states = [index for index, buf_id in self._states if buf_id in written]
         self._stream = d.stream()
-        self._steps, self._state_cells = self._prepare_steps()
-        self._graph, self._graph_states = None, None
+        self._segments, self._state_cells = self._prepare_steps()
+        self._steps = [x for seg in self._segments for x in seg[1]]
+        self._graphs, self._graph_states = None, None
         self._use_graphs = os.environ.get("JITFLOW_CUDA_GRAPHS", "1") != "0"
         self._lock = threading.Lock()
 
@@ -204,19 +205,27 @@ class GpuExecutable:
         return pointer
 
     def _prepare_steps(self):
-        """Per launch: its function, grid, block and argument block; variables' cells are filled per call."""
+        """Per launch: its function, grid, block and argument block; variables' cells are filled per call.
+        A plan's "repeat" step (a while loop without a static bound, codegen/ptx_control_flow.py) splits
+        the steps into segments: ("plain", steps) | ("repeat", steps, flag pointer)."""
         steps, state_cells = [], {}
         state_ids = {buf_id for _, buf_id in self._states}
         for launch in self.plan.launches:
             if launch.op == "memset":
-                steps.append(("memset", self._pointer[launch.args[0][1]], launch.nbytes))
+                steps.append(("memset", self._arg_pointer(launch.args[0]), launch.nbytes))
+                continue
+            if launch.op == "repeat":
+                steps.append(("repeat", self._arg_pointer(launch.args[0]), launch.nbytes))
                 continue
             values = (ctypes.c_uint64 * max(1, len(launch.args)))()
-            for i, (kind, ref) in enumerate(launch.args):
+            for i, arg in enumerate(launch.args):
+                kind, ref = arg[0], arg[1]
                 if kind == "buf" and ref in state_ids:
                     state_cells.setdefault(ref, []).append((values, i))
-                elif kind == "buf":
-                    values[i] = self._pointer[ref]
+                elif kind in ("buf", "at"):
+                    values[i] = self._arg_pointer(arg)
+                elif kind == "i64":
+                    values[i] = ref
                 elif kind == "scratch":
                     values[i] = self._scratch + ref
                 elif kind == "status":
@@ -226,7 +235,21 @@ class GpuExecutable:
             # cuLaunchKernel's arguments, ready to call (the arrays stay alive in the tuple)
             steps.append(("launch", (self._functions[launch.kernel], *launch.grid, *launch.block, 0, self._stream,
                                      params, None), launch.kernel, values))
-        return steps, state_cells
+        segments, i = [], 0
+        while i < len(steps):
+            if steps[i][0] == "repeat":
+                segments.append(("repeat", steps[i + 1:i + 1 + steps[i][2]], steps[i][1]))
+                i += 1 + steps[i][2]
+                continue
+            if not segments or segments[-1][0] != "plain":
+                segments.append(("plain", [], None))
+            segments[-1][1].append(steps[i])
+            i += 1
+        return segments, state_cells
+
+    def _arg_pointer(self, arg) -> int:
+        """The device address of a launch argument ["buf", id] or ["at", id, byte offset] (not a variable)."""
+        return self._pointer[arg[1]] + (arg[2] if arg[0] == "at" else 0)
 
     @property
     def llvm_ir(self) -> str:
@@ -251,11 +274,11 @@ class GpuExecutable:
                 values[i] = pointer
         return tuple(pointers)
 
-    def _enqueue(self):
-        """Every step of the plan on this executable's stream."""
+    def _enqueue(self, steps):
+        """`steps` on this executable's stream."""
         d = self.driver
         launch = d.lib.cuLaunchKernel
-        for step in self._steps:
+        for step in steps:
             if step[0] == "launch":
                 code = launch(*step[1])
                 if code:
@@ -264,26 +287,49 @@ class GpuExecutable:
                 d.memset_async(step[1], step[2], self._stream)
 
     def launch_all(self, state_pointers: tuple):
-        """Runs the plan: as a CUDA graph recorded at the first call (one driver call per run instead
-        of one per kernel), recorded again when the state arrays live elsewhere (another Session)."""
+        """Runs the plan: each segment as a CUDA graph recorded at the first call (one driver call per
+        run instead of one per kernel), recorded again when the state arrays live elsewhere (another
+        Session). A "repeat" segment (a while loop's chunk of trips) is replayed until the loop's flag
+        reads zero, or a check failed."""
         d = self.driver
-        if self._use_graphs:
-            if self._graph is None or self._graph_states != state_pointers:
-                if self._graph is not None:
-                    d.destroy_graph(self._graph)
-                    self._graph = None
-                try:
-                    self._graph = d.capture(self._stream, self._enqueue)
-                    self._graph_states = state_pointers
-                except errors.OpError:   # a driver without graph capture: launch one by one
-                    self._use_graphs = False
-            if self._graph is not None:
-                d.launch_graph(self._graph, self._stream)
-                return
-        self._enqueue()
+        if self._use_graphs and (self._graphs is None or self._graph_states != state_pointers):
+            self._destroy_graphs()
+            graphs = []
+            try:
+                for segment in self._segments:
+                    graphs.append(d.capture(self._stream, lambda steps=segment[1]: self._enqueue(steps)))
+                self._graphs, self._graph_states = graphs, state_pointers
+            except errors.OpError:   # a driver without graph capture: launch one by one
+                for graph in graphs:
+                    d.destroy_graph(graph)
+                self._use_graphs = False
+        for index, (kind, steps, flag) in enumerate(self._segments):
+            while True:
+                if self._use_graphs:
+                    d.launch_graph(self._graphs[index], self._stream)
+                else:
+                    self._enqueue(steps)
+                if kind == "plain" or not self._loop_goes_on(flag):
+                    break
+
+    def _loop_goes_on(self, flag: int) -> bool:
+        word = np.zeros(STATUS_BYTES // 4, np.int32)
+        if self._status:     # a failed check stops the loop (the status is raised after the run)
+            self.driver.to_host(word.ctypes.data, self._status, 4)
+            if word[0]:
+                return False
+        self.driver.to_host(word.ctypes.data, flag, 1)     # waits for the chunk
+        counters.bump("gpu_loop_chunks")
+        return bool(word.view(np.uint8)[0])
+
+    def _destroy_graphs(self):
+        for graph in self._graphs or ():
+            self.driver.destroy_graph(graph)
+        self._graphs = None
 
     def profile(self, feeds, states, repeat: int = 20) -> list[tuple[str, float]]:
-        """(kernel, seconds per run) for each launch of the plan, by CUDA events around each one."""
+        """(kernel, seconds per run) for each launch of the plan, by CUDA events around each one (a while
+        loop's repeated chunk of trips is timed once per run)."""
         d = self.driver
         with self._lock:
             d.make_current()
@@ -365,8 +411,7 @@ class GpuExecutable:
 
     def __del__(self):
         try:
-            if self._graph is not None:
-                self.driver.destroy_graph(self._graph)
+            self._destroy_graphs()
             self.driver.lib.cuStreamDestroy_v2(self._stream)
             for pointer in self._owned:
                 self.driver.free(pointer)

@@ -229,9 +229,11 @@ def test_jit_cond_and_gpu_codegen_names_the_op():
     from jitflow.passes import run_pipeline
     from jitflow.passes.fusion import schedule_function
     x = tf.placeholder(tf.float32, [3])
-    y = tf.while_loop(lambda v: tf.reduce_sum(v) < 10.0, lambda v: v * 2.0, [x], name="grow")
-    lowered = lower_run(tf.get_default_graph(), [y], {x: np.ones(3, np.float32)})
-    with pytest.raises(UnsupportedError, match="while 'grow"):
+    p = tf.placeholder(tf.bool, [])
+    y = tf.cond(p, lambda: x, lambda: tf.while_loop(lambda v: tf.reduce_sum(v) < 10.0, lambda v: v * 2.0, [x],
+                                                    name="grow"))
+    lowered = lower_run(tf.get_default_graph(), [y], {x: np.ones(3, np.float32), p: np.bool_(True)})
+    with pytest.raises(UnsupportedError, match="while 'cond/else/grow.*maximum_iterations"):   # nested, unbounded
         gpu.generate_llvm_ir(schedule_function(run_pipeline(lowered.function)))
 
 

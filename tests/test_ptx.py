@@ -157,12 +157,38 @@ def variable_graph():
     return [tf.assign_add(v, tf.ones((10,))), tf.assign(w, w * 2.0 + 1.0)], {}
 
 
+def cond_graph():
+    """Only the taken branch runs (a singular matrix in the other does not fail the run)."""
+    p, m = tf.placeholder(tf.bool, ()), tf.placeholder(tf.float32, (6, 6))
+    value = rng().standard_normal((6, 6), f32) + 3 * np.eye(6, dtype=f32)
+    out = tf.cond(p, lambda: tf.matmul(m, m) + 1.0, lambda: tf.matrix_inverse(m * 0.0))
+    return [out, tf.case([(tf.logical_not(p), lambda: tf.reduce_sum(m))], default=lambda: tf.reduce_max(m))], \
+        {p: np.bool_(True), m: value}
+
+
+def while_graph():
+    """An unbounded loop (chunks repeated from the host), a bounded one (recorded trip by trip)
+    with a cond inside, and the gradient through a bounded loop."""
+    x = tf.placeholder(tf.float32, (300,))
+    grow = tf.while_loop(lambda v: tf.reduce_sum(v) < 1e5, lambda v: v * 1.25 + 0.5, [x])
+    _, bounded = tf.while_loop(lambda i, v: i < 30, lambda i, v: (i + 1, tf.cond(
+        tf.reduce_max(v) > 4.0, lambda: v * 0.5, lambda: tf.tanh(v) + v)), [0, x], maximum_iterations=30)
+    w = tf.placeholder(tf.float32, (8, 8))
+    h0 = tf.placeholder(tf.float32, (4, 8))
+    _, h = tf.while_loop(lambda i, h: i < 6, lambda i, h: (i + 1, tf.tanh(tf.matmul(h, w))), [0, h0],
+                         maximum_iterations=6)
+    dw, dh0 = tf.gradients(tf.reduce_sum(h * h), [w, h0])
+    r = rng()
+    return [grow, bounded, h, dw, dh0], {x: r.uniform(0.5, 1.5, 300).astype(f32),
+                                         w: r.standard_normal((8, 8), f32) * 0.5, h0: r.standard_normal((4, 8), f32)}
+
+
 GRAPHS = {"seed": seed_graph, "seed_large": seed_graph_large, "broadcast": broadcast_graph,
           "softmax": softmax_graph, "softmax_long_rows": softmax_long_rows_graph, "reduce": reduce_graph,
           "long_reduce": long_reduce_graph, "argmax": arg_graph, "math": math_graph, "int": int_graph,
           "float64": float64_graph, "matmul": matmul_graph, "concat_scatter": concat_scatter_graph,
           "random": random_graph, "inverse": inverse_graph, "mlp_training_step": mlp_graph,
-          "variables": variable_graph}
+          "variables": variable_graph, "cond": cond_graph, "while_loop": while_graph}
 
 
 def program_for(builder):

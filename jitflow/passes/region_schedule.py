@@ -13,6 +13,10 @@ calls it from a branch or a native loop, passing the outer buffers through a slo
 - a sub-schedule's temps live in one workspace temp of the outer schedule; its constants
   become constants of the outer schedule (so the runtime passes them as for any kernel).
 
+On the GPU (codegen/ptx_control_flow.py) the regions' kernels are launched guarded by flags in
+the region's 16-byte `control` temp instead: only the taken branch's kernels and the iterations
+that run do any work.
+
 Results after the first get a kernel of kind "region_result" each: it computes nothing (the
 region kernel fills every result), but it owns the result's buffer, so a fetched result is
 written straight into its output buffer like any kernel's root.
@@ -37,6 +41,7 @@ class RegionKernel(Kernel):
     flag: Buffer | None = None                           # while: the cond region's bool result
     workspaces: list = field(default_factory=list)       # one temp (uint8) per sub-schedule
     consts: dict = field(default_factory=dict)           # id(sub CONST buffer) -> outer CONST buffer
+    control: Buffer | None = None                        # GPU only: flags and trip counter (codegen/ptx_control_flow.py)
 
 
 def plan_region_node(planner, position: int, node) -> None:
@@ -66,6 +71,7 @@ def plan_region_node(planner, position: int, node) -> None:
         for buf in sub.buffers:
             if buf.kind == CONST:
                 kernel.consts[id(buf)] = planner.new_buffer(CONST, TensorType(buf.dtype, buf.shape), ref=buf.ref)
+    kernel.control = planner.new_buffer("temp", TensorType(uint8, (16,)))
     if has_trait(node, "loop"):     # while (its record's extra["loop"])
         kernel.next_state = [planner.new_buffer("temp", v.type) for v in node.results]
         kernel.flag = planner.new_buffer("temp", TensorType(bool_, ()))
