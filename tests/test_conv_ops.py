@@ -188,31 +188,20 @@ def test_bias_add_data_formats_and_pad_on_4d():
 
 
 def emulate_gpu(fetches, feeds):
-    """Runs a graph's GPU kernels serially on the CPU: the NVPTX module's thread-index registers become
-    0 (tid, ctaid) and 1 (ntid, nctaid), so each grid-stride loop walks every element in one call.
-    Checks the GPU element code here, where no GPU is; on a GPU machine the kernels run for real."""
-    import ctypes
-    import re
-
-    import llvmlite.binding as llvm
+    """Runs a graph's GPU kernels on the CPU: the NVPTX module rewritten for the host by
+    tests/gpu_emulator.py (`host_ir`: the thread-index registers become parameters; every thread of
+    every block of a launch runs in turn, or together where a kernel synchronizes). Checks the GPU
+    element code here, where no GPU is; on a GPU machine the kernels run for real."""
+    from gpu_emulator import EmulatedModule
 
     from jitflow.codegen import gpu
-    from jitflow.codegen.cpu import _initialize
     from jitflow.framework.lowering import lower_run
     from jitflow.passes import run_pipeline
     from jitflow.passes.fusion import schedule_function
     lowered = lower_run(tf.get_default_graph(), fetches, feeds)
     schedule = schedule_function(run_pipeline(lowered.function))
     text, plan = gpu.generate_llvm_ir(schedule)
-    text = re.sub(r"call i32 @llvm\.nvvm\.read\.ptx\.sreg\.(tid|ctaid)\.x\(\)", "add i32 0, 0", text)
-    text = re.sub(r"call i32 @llvm\.nvvm\.read\.ptx\.sreg\.(ntid|nctaid)\.x\(\)", "add i32 1, 0", text)
-    text = "\n".join(line for line in text.replace("define ptx_kernel", "define").splitlines()
-                     if "@llvm.nvvm.read.ptx.sreg" not in line and not line.startswith("!"))
-    _initialize()      # the native target
-    module = llvm.parse_assembly(text)
-    module.triple = llvm.get_process_triple()
-    engine = llvm.create_mcjit_compiler(module, llvm.Target.from_default_triple().create_target_machine())
-    engine.finalize_object()
+    module = EmulatedModule(text)
     arrays = {}
     feed_values = [np.ascontiguousarray(feeds[t]) for t in lowered.feed_tensors]
     for buf in schedule.buffers:
@@ -227,8 +216,8 @@ def emulate_gpu(fetches, feeds):
             arrays[launch.args[0][1]][...] = 0
             continue
         assert all(kind == "buf" for kind, _ in launch.args), launch
-        fn = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * len(launch.args))(engine.get_function_address(launch.kernel))
-        fn(*[arrays[ref].ctypes.data for _, ref in launch.args])
+        module.function(launch.kernel).launch(launch.grid, launch.block,
+                                              [arrays[ref].ctypes.data for _, ref in launch.args])
     outputs = {buf.ref: arrays[buf.id] for buf in schedule.buffers if buf.kind == "output"}
     return [outputs[i] for i in range(len(outputs))]
 
