@@ -27,6 +27,7 @@ from . import math  # noqa: F401,E402
 from .autodiff import gradients  # noqa: F401
 from .api.control_flow import case, cond, while_loop  # noqa: F401
 from .api.functional_ops import foldl, foldr, map_fn, scan  # noqa: F401
+from .api.tensor_array import TensorArray  # noqa: F401
 from .api.variable_scope import (AUTO_REUSE, VariableScope, get_variable, get_variable_scope,  # noqa: F401
                                  variable_scope)
 from .jit import JitFunction, jit  # noqa: F401

@@ -157,6 +157,8 @@ def _missing_rule(op):
 
 def _check_loop_bound(op):
     limit = op.attrs.get("maximum_iterations", -1)
+    if op.attrs.get("_bound_operand") is not None:
+        return          # a tensor bound: static once the run is specialized, else the IR rule raises
     if not isinstance(limit, int) or limit < 0:
         raise UnsupportedError(
             f"tf.gradients through the tf.while_loop '{op.name}' (created at {op.loc}) needs a static "

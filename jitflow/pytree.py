@@ -1,5 +1,7 @@
 """Nested containers of arrays (tuples, lists, dicts, None) flattened to
-leaves and a structure description, and rebuilt from leaves."""
+leaves and a structure description, and rebuilt from leaves. A class with
+`_pytree_flatten()` -> (children, hashable meta) and classmethod
+`_pytree_unflatten(meta, children)` is a container too (tf.TensorArray)."""
 from __future__ import annotations
 
 
@@ -22,6 +24,9 @@ def _flatten(tree, leaves):
         return ("dict", keys, tuple(_flatten(tree[k], leaves) for k in keys))
     if tree is None:
         return ("none",)
+    if hasattr(type(tree), "_pytree_flatten"):     # e.g. tf.TensorArray (its buffer), jitflow/api/tensor_array.py
+        children, meta = tree._pytree_flatten()
+        return ("custom", type(tree), meta, tuple(_flatten(x, leaves) for x in children))
     leaves.append(tree)
     return ("leaf",)
 
@@ -43,4 +48,6 @@ def _unflatten(treedef, iterator):
         return treedef[1](*[_unflatten(t, iterator) for t in treedef[2]])
     if kind == "list":
         return [_unflatten(t, iterator) for t in treedef[1]]
+    if kind == "custom":
+        return treedef[1]._pytree_unflatten(treedef[2], [_unflatten(t, iterator) for t in treedef[3]])
     return {k: _unflatten(t, iterator) for k, t in zip(treedef[1], treedef[2])}

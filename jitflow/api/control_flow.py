@@ -175,9 +175,10 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
                                    f"update, variable creation or random op); jitflow loops must be pure") from None
         _check_shapes(leaves, b_out, inv, shape_invariants is not None)
         captures, regions = finish_regions([(c_graph, c_params, [c_out]), (b_graph, b_params, b_out)], len(leaves))
-        op = graph.create_op("while", leaves + captures,
-                             {"_regions": regions, "maximum_iterations": limit, "_back_prop": bool(back_prop)},
-                             name="While", output_types=param_types)
+        attrs = {"_regions": regions, "maximum_iterations": limit, "_back_prop": bool(back_prop)}
+        if counter is not None:     # a bound from shapes becomes static when the run is specialized
+            attrs["_bound_operand"] = len(leaves) + [id(t) for t in captures].index(id(counter))
+        op = graph.create_op("while", leaves + captures, attrs, name="While", output_types=param_types)
     outputs = list(op.outputs[1:] if counter is not None else op.outputs)
     result = pytree.unflatten(tree, outputs)
     if not return_same_structure and isinstance(result, (list, tuple)) and len(outputs) == 1 \

@@ -2,28 +2,49 @@
 tf.nn.bidirectional_dynamic_rnn.
 
 The static ones unroll the cell over a Python list of inputs, as TF does. The dynamic ones are
-built here as the same unrolled computation when the time dimension is known when the graph is
-built (the results, gradients and variable names are TF's: `rnn/<cell>/kernel`); they will move onto
-the IR loop construct when it exists, and an unknown time dimension raises UnsupportedError until
-then. `parallel_iterations` and `swap_memory` are TF's scheduling / memory hints for its while
-loop; they do not change results and an unrolled graph has nothing to tune with them.
+built as the same unrolled computation when the time dimension is known when the graph is built
+(the results, gradients and variable names are TF's: `rnn/<cell>/kernel`). When it is unknown
+(`[None, None, depth]` inputs), they build TF's `_dynamic_rnn_loop`: one `tf.while_loop` over time
+(a native loop, jitflow/api/control_flow.py) whose body calls the cell once, reading step t of the
+inputs from a `tf.TensorArray` and writing its output to another (jitflow/api/tensor_array.py); the
+loop is bounded by `maximum_iterations=tf.shape(inputs)[time]`, static once a run is specialized, so
+gradients flow through it (jitflow/passes/autodiff_regions.py). Two details of jitflow's loops:
+- loop regions are pure, so the cell's variables are created before the loop by one call of the
+  cell outside it (its results unused and pruned by Session.run); the call inside the loop reuses
+  them, under the same names;
+- a DropoutWrapper inside the loop draws its masks for all steps before the loop (one
+  random_uniform of [time, batch, size] per dropout site) and uses row t at step t: the same
+  distribution as TF's per-step draws.
+`parallel_iterations` and `swap_memory` are TF's scheduling / memory hints for its while loop;
+they do not change results (the unrolled graph has nothing to tune with them).
 
 With `sequence_length`, steps at or past a row's length output zeros and carry the state of the
-row's last valid step (TF's `_rnn_step`), so the final state is the state at each row's length.
+row's last valid step (TF's `_rnn_step`), so the final state is the state at each row's length; the
+loop stops after max(sequence_length) steps, as TF's.
 
-A plain LSTMCell / BasicLSTMCell runs as one fused `lstm_block` op instead of the unrolled cell
-(jitflow/api/lstm_fast.py: the same variables and results, the input projection of all steps as
-one matmul, one native recurrence forward and backward).
+A plain LSTMCell / BasicLSTMCell over a known number of steps runs as one fused `lstm_block` op
+instead of the unrolled cell (jitflow/api/lstm_fast.py: the same variables and results, the input
+projection of all steps as one matmul, one native recurrence forward and backward); its `steps` is
+static, so an unknown time dimension takes the loop.
 """
 from __future__ import annotations
 
+import contextlib
+import numbers
+
 from ..errors import UnsupportedError
+from ..framework.graph import Tensor, get_default_graph
+from ..framework.shapes import TensorShape
+from ..ir.types import int32
 from ..pytree import flatten, unflatten
 from . import lstm_fast
 from . import math_ops as m
-from .array_ops import concat, expand_dims, shape, stack, transpose, unstack, zeros_like
+from .array_ops import concat, expand_dims, shape, stack, transpose, unstack, zeros, zeros_like
+from .control_flow import while_loop
 from .convert import convert_to_tensor
-from .gather_api import reverse_sequence
+from .gather_api import gather, reverse_sequence
+from .rnn_cells import DropoutWrapper, MultiRNNCell
+from .tensor_array import TensorArray
 from .variable_scope import variable_scope
 
 
@@ -119,11 +140,10 @@ def _time_steps(inputs, time_major, fn):
     if dims is None or len(dims) < 3:
         raise ValueError(f"{fn}: inputs must be [batch, time, depth] (or time-major), got shape {x.shape}")
     steps = dims[0 if time_major else 1]
-    if steps is None:
-        raise UnsupportedError(f"{fn}: the time dimension of inputs {x.name} is unknown when the graph is built "
-                               f"(shape {x.shape}); jitflow unrolls the recurrence over a known number of steps "
-                               f"until the IR has a loop construct: give the placeholder a fixed time size")
-    return x, int(steps)
+    if steps is None and len(dims) != 3:
+        raise UnsupportedError(f"{fn}: inputs of rank {len(dims)} (more than one depth dimension) with an unknown "
+                               f"time dimension are not supported by jitflow; reshape them to [batch, time, depth]")
+    return x, None if steps is None else int(steps)
 
 
 def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=None, parallel_iterations=None,
@@ -131,6 +151,11 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
     """(outputs [batch, time, output_size] (time-major when time_major), final state), as TF 1.x."""
     x, steps = _time_steps(inputs, time_major, "dynamic_rnn")
     with variable_scope(scope or "rnn"):
+        if steps is None:         # the time dimension is known only at run time: TF's while loop
+            x_tm = x if time_major else transpose(x, [1, 0, 2])
+            outputs, state = _dynamic_loop(cell, x_tm, initial_state, dtype, sequence_length,
+                                           parallel_iterations, swap_memory)
+            return (outputs if time_major else transpose(outputs, [1, 0, 2])), state
         dims = list(x.shape.dims)
         if lstm_fast.eligible_for(cell, dims if time_major or len(dims) != 3 else [dims[1], dims[0]] + dims[2:],
                                   x.dtype):      # one fused lstm_block op (jitflow/api/lstm_fast.py)
@@ -150,6 +175,134 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
         if len(out_leaves) != 1:
             raise UnsupportedError("dynamic_rnn: cells with nested outputs are not supported")
         return stack(outputs, axis=0 if time_major else 1), state
+
+
+def _lengths(sequence_length):
+    """sequence_length as an int32 vector (TF casts it so)."""
+    lengths = convert_to_tensor(sequence_length)
+    if lengths.shape.dims is not None and len(lengths.shape.dims) != 1:
+        raise ValueError(f"sequence_length must be a vector of length batch_size, but saw shape: {lengths.shape}")
+    if not lengths.dtype.is_integer:
+        raise TypeError(f"sequence_length must be an integer vector, got {lengths.dtype.name}")
+    return lengths if lengths.dtype == int32 else m.cast(lengths, int32)
+
+
+def _dropout_wrappers(cell):
+    """The DropoutWrappers in `cell` (through wrappers and MultiRNNCell layers)."""
+    found, stack_ = [], [cell]
+    while stack_:
+        c = stack_.pop()
+        if isinstance(c, DropoutWrapper):
+            found.append(c)
+            stack_.append(c._cell)
+        elif isinstance(c, MultiRNNCell):
+            stack_.extend(c._cells)
+    return found
+
+
+@contextlib.contextmanager
+def _premasked_dropout(cell, outer, time_steps, batch, step):
+    """While the loop body is traced, each DropoutWrapper of `cell` drops with masks drawn before the
+    loop, in `outer`: one random_uniform [time, batch, size] per dropout site, row `step[0]` used at
+    that step (random ops cannot run inside a loop region)."""
+    wrappers = _dropout_wrappers(cell)
+
+    def make(wrapper):
+        def dropout(x, keep):
+            if isinstance(keep, numbers.Real) and not isinstance(keep, Tensor) and float(keep) == 1.0:
+                return x
+            dims = x.shape.dims
+            if dims is None or len(dims) != 2 or dims[1] is None:
+                raise UnsupportedError(f"dynamic_rnn: DropoutWrapper on a value of shape {x.shape} inside the "
+                                       f"time loop (jitflow draws [batch, size] masks before the loop)")
+            from .random_ops import random_uniform
+            with outer.as_default(), outer.name_scope("dropout_masks"):
+                keep_t = convert_to_tensor(keep, dtype=x.dtype)
+                noise = random_uniform([time_steps, batch if dims[0] is None else dims[0], dims[1]],
+                                       dtype=x.dtype, seed=wrapper._seed)
+            mask = m.cast(m.less(gather(noise, step[0]), keep_t), x.dtype)
+            out = m.multiply(m.truediv(x, keep_t), mask)
+            out.set_shape(x.shape)
+            return out
+        return dropout
+
+    saved = [w.__dict__.get("_dropout") for w in wrappers]
+    for w in wrappers:
+        w._dropout = make(w)
+    try:
+        yield
+    finally:
+        for w, old in zip(wrappers, saved):
+            if old is None:
+                del w._dropout
+            else:
+                w._dropout = old
+
+
+def _dynamic_loop(cell, x_tm, initial_state, dtype, sequence_length, parallel_iterations, swap_memory):
+    """TF's `_dynamic_rnn_loop`: (outputs [time, batch, output_size], final state) of `cell` over
+    time-major `x_tm` whose time dimension is unknown when the graph is built; one tf.while_loop."""
+    graph = get_default_graph()
+    dims = x_tm.shape.dims
+    if dims[2] is None:
+        raise ValueError(f"dynamic_rnn: the depth of inputs must be known when the graph is built, got shape "
+                         f"{x_tm.shape}")
+    time_steps = shape(x_tm)[0]
+    batch = dims[1] if dims[1] is not None else shape(x_tm)[1]
+    if initial_state is not None:
+        state = initial_state
+    else:
+        if dtype is None:
+            raise ValueError("If no initial_state is provided, dtype must be specified")
+        state = cell.zero_state(batch, dtype)
+    state_leaves, state_tree = flatten(state)
+    state_leaves = [convert_to_tensor(v) for v in state_leaves]
+    state = unflatten(state_tree, state_leaves)
+    with graph.name_scope("cell_probe"):     # creates the cell's variables outside the loop (see docstring)
+        probe, probe_state = cell(zeros([batch, dims[2]], dtype=x_tm.dtype), state)
+    out_leaves, _ = flatten(probe)
+    if len(out_leaves) != 1:
+        raise UnsupportedError("dynamic_rnn: cells with nested outputs are not supported")
+    probe = convert_to_tensor(out_leaves[0])
+    if probe.shape.dims is None or len(probe.shape.dims) != 2 or probe.shape.dims[1] is None:
+        raise UnsupportedError(f"dynamic_rnn: the cell's output must be [batch, units] with known units, got "
+                               f"{probe.shape}")
+    if len(flatten(probe_state)[0]) != len(state_leaves):
+        raise ValueError(f"dynamic_rnn: the cell returned a state of {len(flatten(probe_state)[0])} tensors for an "
+                         f"initial state of {len(state_leaves)}")
+    units = probe.shape.dims[1]
+    lengths = None
+    loop_bound = time_steps
+    if sequence_length is not None:
+        seq = _lengths(sequence_length)
+        lengths = expand_dims(seq, 1)
+        loop_bound = m.minimum(time_steps, m.maximum(1, m.reduce_max(seq)))    # TF stops at the longest row
+    inputs_ta = TensorArray(x_tm.dtype, size=time_steps, tensor_array_name="dynamic_rnn_input").unstack(x_tm)
+    output_ta = TensorArray(probe.dtype, size=time_steps, tensor_array_name="dynamic_rnn_output").unstack(
+        zeros([time_steps, batch, units], dtype=probe.dtype))
+    step = [None]
+
+    def body(time, out_ta, state):
+        step[0] = time
+        output, new_state = cell(inputs_ta.read(time), state)
+        output = convert_to_tensor(flatten(output)[0][0])
+        if lengths is not None:
+            valid = m.less(time, lengths)
+            output = m.where(valid, output, zeros_like(output))
+            new_state = _select_rows(valid, new_state, state)
+        return time + 1, out_ta.write(time, output), unflatten(state_tree, flatten(new_state)[0])
+
+    invariants = [TensorShape([]), TensorShape([None, batch if isinstance(batch, int) else None, units])] + \
+        [TensorShape(v.shape.dims) for v in state_leaves]
+    with _premasked_dropout(cell, graph, time_steps, batch, step):
+        _, output_ta, state = while_loop(
+            lambda time, out_ta, state: m.less(time, loop_bound), body,
+            (convert_to_tensor(0, dtype=int32), output_ta, state), shape_invariants=invariants,
+            parallel_iterations=parallel_iterations or 32, swap_memory=swap_memory,
+            maximum_iterations=time_steps, name="while")
+    outputs = output_ta.stack()
+    outputs.set_shape([None, dims[1], units])
+    return outputs, state
 
 
 def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None, initial_state_fw=None,

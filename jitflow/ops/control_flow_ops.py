@@ -41,10 +41,23 @@ def _expand(emit, operands, attrs):
                 f"({', '.join(map(str, result_types))}) and leaves as "
                 f"({', '.join(map(str, regions[1].value_types()))}); carried shapes must stay the same in "
                 f"every iteration\n  {errors.describe_op(op)}")
+    bound = op.attrs.get("_bound_operand")
+    if bound is not None and attrs.get("maximum_iterations", -1) < 0:
+        limit = _static_bound(operands[bound])     # maximum_iterations=tf.shape(x)[1]: constant in this run
+        if limit is not None:
+            attrs = dict(attrs, maximum_iterations=limit)
     node = Node(kind, operands, attrs, result_types, loc=op.loc, scope=op.name)
     node.regions = regions
     emit.nodes.append(node)
     return node.results
+
+
+def _static_bound(value):
+    """The loop bound `value` as a non-negative int when specialization made it a constant, else None."""
+    node = getattr(value, "node", None)
+    if node is None or node.op != "const":
+        return None
+    return max(int(node.attrs["value"]), 0)
 
 
 def _grad(builder, op, grads):

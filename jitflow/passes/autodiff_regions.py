@@ -7,8 +7,8 @@
   has gradient 0 at 0, as TF.
 - `while`: two native loops.
   1. a recording loop: the forward loop again, each iteration first writing its input state (every
-     carried value) into row i of a stack of `maximum_iterations` rows; it also counts the
-     iterations T;
+     carried value the backward body reads: not, e.g., an accumulator it only writes into) into row i
+     of a stack of `maximum_iterations` rows; it also counts the iterations T;
   2. the backward loop, j = T-1 .. 0: reads iteration j's state from the stacks, replays the body on
      it (a copy of the body region) and runs reverse mode on the copy with the incoming adjoints of
      the carried values as cotangents; the adjoints of the body's inputs are the next adjoints, those
@@ -109,6 +109,15 @@ def _write(b, stack, i, value, rows):
                            b.emit("broadcast_to", [row], {"shape": full}), stack))
 
 
+def _live_values(fn: Function) -> set:
+    """ids of the values `fn`'s results depend on (operands of the nodes they need, transitively)."""
+    live = {id(r) for r in fn.results}
+    for n in reversed(fn.nodes):
+        if any(id(r) in live for r in n.results):
+            live.update(id(v) for v in n.operands)
+    return live
+
+
 def _while_gradient(b, node, grads):
     n = len(node.results)
     carried, invariants = list(node.operands[:n]), list(node.operands[n:])
@@ -125,60 +134,76 @@ def _while_gradient(b, node, grads):
     rows = max(limit, 1)
     cond_region, body_region = node.regions
     attrs = {"maximum_iterations": limit}
-    stack_types = [TensorType(v.type.dtype, (rows,) + tuple(v.type.shape)) for v in carried]
 
-    # 1. the recording loop: (i, carried..., stacks...) carried, the invariants as before
-    stacks0 = [b.emit("broadcast_to", [unwrap(b.const(0, v))], {"shape": t.shape}) for v, t in zip(carried, stack_types)]
+    # 2. (built first) the backward loop: (j, adjoints of the float carried, sums for the float invariants)
+    #    carried, (stacks..., invariants...) invariant. Only the carried values its body reads are
+    #    recorded: an accumulator the body only writes into (a TensorArray, scan's stacked result) would
+    #    otherwise be stacked whole at every iteration.
+    nf = len(float_c)
+    n_back = 1 + nf + len(float_i)
+
+    def back_body(types, stacked):
+        params = _params(types)
+        nodes: list = []
+        rb = _region_builder(nodes, node)
+        j, dxs, dcs = params[0], params[1:1 + nf], params[1 + nf:n_back]
+        stacks_p, inv = params[n_back:n_back + len(stacked)], params[n_back + len(stacked):]
+        rows_of = dict(zip(stacked, stacks_p))
+        xs = [rb.emit("gather", [rows_of[k], j], {"axis": 0}) if k in rows_of else
+              rb.emit("broadcast_to", [unwrap(rb.const(0, v))], {"shape": tuple(v.type.shape)})
+              for k, v in enumerate(carried)]
+        outs = _clone(body_region, xs + inv, nodes)
+        got = _adjoints(rb, nodes, [outs[k] for k in float_c], dxs, [xs[k] for k in float_c] + [inv[m] for m in float_i])
+        sums = [unwrap(rb.add(a, g)) for a, g in zip(dcs, got[nf:])]
+        return Function("body", params, nodes, [unwrap(rb.sub(j, _int_const(rb, 1)))] + got[:nf] + sums), xs
+
+    def back_types(stacked):
+        head = [TensorType(int32, ())] + [carried[k].type for k in float_c] + [invariants[m].type for m in float_i]
+        return head + [TensorType(carried[k].type.dtype, (rows,) + tuple(carried[k].type.shape)) for k in stacked] \
+            + [v.type for v in invariants]
+    trial, trial_xs = back_body(back_types(range(n)), list(range(n)))
+    live = _live_values(trial)
+    stacked = [k for k in range(n) if id(trial_xs[k]) in live]
+
+    # 1. the recording loop: (i, carried..., stacks of the read ones...) carried, the invariants as before
+    stack_types = [TensorType(carried[k].type.dtype, (rows,) + tuple(carried[k].type.shape)) for k in stacked]
+    stacks0 = [b.emit("broadcast_to", [unwrap(b.const(0, carried[k]))], {"shape": t.shape})
+               for k, t in zip(stacked, stack_types)]
     rec_operands = [_int_const(b, 0)] + carried + stacks0 + invariants
     rec_types = [v.type for v in rec_operands]
+    ns = len(stacked)
 
     def rec_cond():
         params = _params(rec_types)
         nodes: list = []
-        result = _clone(cond_region, params[1:1 + n] + params[1 + 2 * n:], nodes)
+        result = _clone(cond_region, params[1:1 + n] + params[1 + n + ns:], nodes)
         return Function("cond", params, nodes, result)
 
     def rec_body():
         params = _params(rec_types)
         nodes: list = []
         rb = _region_builder(nodes, node)
-        i, xs, stacks = params[0], params[1:1 + n], params[1 + n:1 + 2 * n]
-        new_xs = _clone(body_region, xs + params[1 + 2 * n:], nodes)
-        new_stacks = [_write(rb, s, i, x, rows) for s, x in zip(stacks, xs)]
+        i, xs, stacks = params[0], params[1:1 + n], params[1 + n:1 + n + ns]
+        new_xs = _clone(body_region, xs + params[1 + n + ns:], nodes)
+        new_stacks = [_write(rb, s, i, xs[k], rows) for s, k in zip(stacks, stacked)]
         return Function("body", params, nodes, [unwrap(rb.add(i, _int_const(rb, 1)))] + new_xs + new_stacks)
-    record = Node(node.op, rec_operands, attrs, rec_types[:1 + 2 * n], loc=node.loc, scope=node.scope + "/record")
+    record = Node(node.op, rec_operands, attrs, rec_types[:1 + n + ns], loc=node.loc, scope=node.scope + "/record")
     record.regions = (rec_cond(), rec_body())
     b.nodes.append(record)
-    count, stacks = record.results[0], record.results[1 + n:1 + 2 * n]
+    count, stacks = record.results[0], record.results[1 + n:1 + n + ns]
 
-    # 2. the backward loop: (j, adjoints of the float carried, sums for the float invariants) carried,
-    #    (stacks..., invariants...) invariant
-    nf = len(float_c)
     dxs0 = [grads[k] if grads[k] is not None else unwrap(b.zeros_like(carried[k])) for k in float_c]
     dcs0 = [unwrap(b.zeros_like(invariants[m])) for m in float_i]
     back_operands = [unwrap(b.sub(count, _int_const(b, 1)))] + dxs0 + dcs0 + list(stacks) + invariants
-    back_types = [v.type for v in back_operands]
-    n_back = 1 + nf + len(float_i)
+    types = [v.type for v in back_operands]
 
     def back_cond():
-        params = _params(back_types)
+        params = _params(types)
         nodes: list = []
         rb = _region_builder(nodes, node)
         return Function("cond", params, nodes, [unwrap(rb.cmp("greater_equal", params[0], _int_const(rb, 0)))])
-
-    def back_body():
-        params = _params(back_types)
-        nodes: list = []
-        rb = _region_builder(nodes, node)
-        j, dxs, dcs = params[0], params[1:1 + nf], params[1 + nf:n_back]
-        stacks_p, inv = params[n_back:n_back + n], params[n_back + n:]
-        xs = [rb.emit("gather", [s, j], {"axis": 0}) for s in stacks_p]
-        outs = _clone(body_region, xs + inv, nodes)
-        got = _adjoints(rb, nodes, [outs[k] for k in float_c], dxs, [xs[k] for k in float_c] + [inv[m] for m in float_i])
-        sums = [unwrap(rb.add(a, g)) for a, g in zip(dcs, got[nf:])]
-        return Function("body", params, nodes, [unwrap(rb.sub(j, _int_const(rb, 1)))] + got[:nf] + sums)
-    back = Node(node.op, back_operands, attrs, back_types[:n_back], loc=node.loc, scope=node.scope + "/backward")
-    back.regions = (back_cond(), back_body())
+    back = Node(node.op, back_operands, attrs, types[:n_back], loc=node.loc, scope=node.scope + "/backward")
+    back.regions = (back_cond(), back_body(types, stacked)[0])
     b.nodes.append(back)
     out = [None] * len(node.operands)
     for idx, k in enumerate(float_c):
