@@ -55,7 +55,9 @@ def log_softmax(logits, axis=-1, name=None, dim=None):
 
 def softmax_cross_entropy_with_logits_v2(labels=None, logits=None, axis=-1, name=None, dim=None):
     logits = convert_to_tensor(logits)
-    labels = convert_to_tensor(labels, dtype=logits.dtype)
+    labels = convert_to_tensor(labels)
+    if labels.dtype != logits.dtype:            # as TF: "labels and logits must be of the same type" -> cast
+        labels = m.cast(labels, logits.dtype)
     axis = _axis(logits, dim if dim is not None else axis, "softmax_cross_entropy_with_logits")
     with _scope(name or "softmax_cross_entropy_with_logits"):
         return m.negative(m.reduce_sum(m.multiply(labels, log_softmax(logits, axis)), axis=axis))

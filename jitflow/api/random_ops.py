@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from ..framework.graph import get_default_graph
-from ..ir.types import as_dtype, float32
+from ..ir.types import as_dtype, float32, float64
 from .math_ops import add, identity, multiply
 from .shape_args import is_tensor_shape, shape_tensor, static_shape_value
 
@@ -49,7 +49,7 @@ def _standard(kind, shape, dtype, seed, name):
 def random_uniform(shape, minval=0, maxval=None, dtype=float32, seed=None, name=None):
     dtype = as_dtype(dtype)
     if dtype.is_integer:
-        raise TypeError("random_uniform with an integer dtype is not supported by jitflow")
+        return _random_uniform_int(shape, minval, maxval, dtype, seed, name)
     maxval = 1 if maxval is None else maxval
     graph = get_default_graph()
     # as TF: the ops live under the `name` scope and the result is the op named `name` itself ("noise:0")
@@ -60,6 +60,24 @@ def random_uniform(shape, minval=0, maxval=None, dtype=float32, seed=None, name=
                 return identity(rnd, name=scope)
             return add(multiply(rnd, float(maxval) - float(minval)), minval, name=scope)
         return add(multiply(rnd, maxval - minval), minval, name=scope)
+
+
+def _random_uniform_int(shape, minval, maxval, dtype, seed, name):
+    """TF's integer `random_uniform`: integers uniform in [minval, maxval) (TF op RandomUniformInt), built
+    as floor(u * (maxval - minval)) + minval from a float64 uniform u in [0, 1)."""
+    from .convert import convert_to_tensor
+    from .math_ops import cast, minimum, subtract
+    if maxval is None:
+        raise ValueError(f"Must specify maxval for integer dtype {dtype.name!r}")
+    if isinstance(minval, int) and isinstance(maxval, int) and minval >= maxval:
+        raise ValueError(f"Need minval < maxval: {minval} >= {maxval}")
+    graph = get_default_graph()
+    with graph.name_scope(name or "random_uniform") as scope:
+        rnd = _standard("uniform", shape, float64, seed, "RandomUniformInt")
+        span = subtract(convert_to_tensor(maxval, dtype=dtype), convert_to_tensor(minval, dtype=dtype))
+        offset = cast(multiply(rnd, cast(span, float64)), dtype)
+        offset = minimum(offset, subtract(span, 1))          # u * span can round up to span itself
+        return add(offset, minval, name=scope)
 
 
 def random_normal(shape, mean=0.0, stddev=1.0, dtype=float32, seed=None, name=None):

@@ -2,6 +2,7 @@
 regularizers, initializers)."""
 from . import layers  # noqa: F401  (tf.contrib.layers)
 from . import rnn  # noqa: F401,E402  (tf.contrib.rnn)
+from . import factorization  # noqa: F401,E402  (tf.contrib.factorization.KMeans)
 
 
 from ..missing_names import module_getattr as _module_getattr  # noqa: E402
