@@ -1,4 +1,4 @@
-"""W1, W2 and W4 on the GPU (shared/BENCHMARKS.md), next to the same workloads on this
+"""W1, W2, W4 and W11 on the GPU (shared/BENCHMARKS.md), next to the same workloads on this
 machine's CPU.
 
 - W1 (`x*x*y + y + 2`, 2**24 elements) and W2 (row softmax of [8192, 1024]): the
@@ -11,6 +11,9 @@ machine's CPU.
 - W4 (MLP 784-512-256-10 training step, batch 256, one Session.run of [train, loss]
   with the variables on the device): wall time per step (feeds and the loss cross
   the bus) and the kernels alone.
+- W11 (LSTM training step and forward pass, bench/lstm_workload.py): with the time dimension known
+  when the graph is built, and unknown (dynamic_rnn's while loop: on the GPU a loop recorded trip
+  by trip into the run's CUDA graph).
 
     python bench/gpu_bench.py [--json out.json] [--repeat 50]
 """
@@ -99,6 +102,21 @@ def bench_w4(device, repeat):
     return row
 
 
+def lstm_workload_steps() -> int:
+    import lstm_workload
+    return lstm_workload.STEPS
+
+
+def bench_w11(device, repeat, steps):
+    """W11 (bench/lstm_workload.py): the LSTM training step, its time dimension known when the graph is
+    built (steps=50: the unrolled cell on the GPU, the fused lstm_block on the CPU) or only at run time
+    (steps=None: dynamic_rnn's while loop, on the GPU a loop recorded trip by trip, ptx_control_flow.py)."""
+    import lstm_workload
+    rows, check = lstm_workload._tf1(tf, "/gpu:0" if device == "gpu" else None, steps)
+    return {"workload": "W11" if steps else "W11-loop", "device": device, "first_loss": check,
+            "train": wall(rows["train"], repeat), "forward": wall(rows["forward"], repeat)}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", default=None)
@@ -126,6 +144,10 @@ def main(argv=None):
         row = bench_w4(device, args.repeat)
         rows.append(row)
         print(json.dumps(row))
+        for steps in (lstm_workload_steps(), None):
+            row = bench_w11(device, max(5, args.repeat // 5), steps)
+            rows.append(row)
+            print(json.dumps(row))
     np.testing.assert_allclose(out1, x * x * y + y + 2, rtol=1e-6)
     if args.json:
         with open(args.json, "w") as f:

@@ -78,12 +78,14 @@ class _OpsLSTMCell:
         return h, (c, h)
 
 
-def _tf1(tf):
-    """jitflow and tf.compat.v1 share this code: the TF1 program as users write it."""
+def _tf1(tf, device=None, steps=STEPS):
+    """jitflow and tf.compat.v1 share this code: the TF1 program as users write it. bench/gpu_bench.py
+    builds it under `device` too, and with steps=None (a time dimension known only at run time:
+    dynamic_rnn's while loop)."""
     kernel, bias, xv, tv = data()
     graph = tf.Graph()
-    with graph.as_default():
-        x = tf.placeholder(tf.float32, (None, STEPS, INPUT))
+    with graph.as_default(), tf.device(device):
+        x = tf.placeholder(tf.float32, (None, steps, INPUT))
         target = tf.placeholder(tf.float32, (None, HIDDEN))
         try:
             cell = tf.nn.rnn_cell.LSTMCell(HIDDEN, forget_bias=FORGET_BIAS)

@@ -137,10 +137,10 @@ def guard_new(gm, first_function: int, first_launch: int, guard):
     launches = gm.plan.launches
     for i in range(first_launch, len(launches)):
         step = launches[i]
-        if step.op == "memset":
-            launches[i] = _fill_launch(guard, step.args[0], step.nbytes)
-        elif step.op == "launch":
+        if step.kernel:          # a kernel launch (a region inside is recorded whole: no repeat step here)
             step.args = [list(guard)] + step.args
+        else:                    # a memset
+            launches[i] = _fill_launch(guard, step.args[0], step.nbytes)
 
 
 def _guarded(text: str) -> str:
