@@ -318,3 +318,70 @@ def test_keras_lstm_fused_matches_the_unrolled_layer(recurrent_activation, go_ba
                 results.append(sess.run([seq, h, c] + grads, {x: xv}))
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+
+
+def _unknown_time_model(fused, seq):
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.placeholder(tf.float32, [None, None, 5])
+        lengths = tf.placeholder(tf.int32, [None]) if seq else None
+        with use_fused_lstm(fused):
+            out, state = tf.nn.dynamic_rnn(tf.nn.rnn_cell.LSTMCell(7), x, sequence_length=lengths, dtype=tf.float32)
+        loss = tf.reduce_sum(out * out) + tf.reduce_sum(state.c) + tf.reduce_sum(state.h * 2.0)
+        fetches = [out, state.c, state.h] + tf.gradients(loss, tf.trainable_variables() + [x])
+        sess = tf.Session(graph=graph)
+        sess.run(tf.global_variables_initializer())
+    return sess, x, lengths, fetches, {op.type for op in graph.get_operations()}
+
+
+@pytest.mark.parametrize("seq", [False, True])
+def test_an_unknown_time_dimension_takes_the_fused_op_and_matches_the_loop(seq):
+    """[None, None, depth] inputs: one lstm_block whose steps come from the specialized shape, equal to
+    dynamic_rnn's while loop (the composite cell) for several lengths fed to one graph, gradients included."""
+    fused, loop = _unknown_time_model(True, seq), _unknown_time_model(False, seq)
+    assert "BlockLSTM" in fused[4] and "BlockLSTM" not in loop[4]
+    for a, b in zip(fused[0].graph.get_collection("trainable_variables"),
+                    loop[0].graph.get_collection("trainable_variables")):
+        b.load(fused[0].run(a), loop[0])
+    r = np.random.default_rng(4)
+    for steps in (1, 3, 7):
+        xv = r.standard_normal((4, steps, 5)).astype(np.float32)
+        feeds = [{fused[1]: xv}, {loop[1]: xv}]
+        if seq:
+            lv = np.array([0, steps, max(steps - 1, 0), 1], np.int32)
+            feeds[0][fused[2]], feeds[1][loop[2]] = lv, lv
+        got, want = fused[0].run(fused[3], feeds[0]), loop[0].run(loop[3], feeds[1])
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
+
+
+def test_sequence_mask_takes_a_maxlen_known_per_run():
+    x = tf.placeholder(tf.float32, [None, None])
+    mask = tf.sequence_mask(tf.constant([1, 3, 0]), tf.shape(x)[1], dtype=tf.float32)
+    with tf.Session() as sess:
+        for width in (2, 4):
+            want = (np.arange(width)[None, :] < np.array([1, 3, 0])[:, None]).astype(np.float32)
+            np.testing.assert_array_equal(sess.run(mask, {x: np.zeros((3, width), np.float32)}), want)
+    with pytest.raises(ValueError, match="scalar"):
+        tf.sequence_mask(tf.constant([1]), tf.shape(x))
+
+
+def test_keras_lstm_with_an_unknown_number_of_steps():
+    keras = tf.keras
+    model = keras.Sequential([keras.layers.LSTM(8, input_shape=(None, 3)), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    r = np.random.default_rng(2)
+    model.fit(r.standard_normal((16, 5, 3)).astype(np.float32), np.ones((16, 1), np.float32), epochs=1, verbose=0)
+    for steps in (9, 2):
+        xv = r.standard_normal((2, steps, 3)).astype(np.float32)
+        kernel, recurrent, bias, w, b = model.get_weights()
+        h = c = np.zeros((2, 8), np.float32)
+        sig = lambda z: np.clip(0.2 * z + 0.5, 0.0, 1.0)     # noqa: E731 - TF 1.x Keras: hard_sigmoid
+        for t in range(steps):
+            z = xv[:, t] @ kernel + h @ recurrent + bias
+            i, f, g, o = np.split(z, 4, axis=1)
+            c = sig(f) * c + sig(i) * np.tanh(g)
+            h = sig(o) * np.tanh(c)
+        np.testing.assert_allclose(model.predict(xv, verbose=0), h @ w + b, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="incompatible"):
+        model.predict(np.zeros((2, 4, 5), np.float32), verbose=0)

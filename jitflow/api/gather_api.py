@@ -211,12 +211,16 @@ def sequence_mask(lengths, maxlen=None, dtype=bool_, name=None):
             raise UnsupportedError("sequence_mask: maxlen=None (the largest of the lengths) makes the result's "
                                    "shape depend on the data; give maxlen")
         maxlen = max(0, int(np.max(value))) if value.size else 0
-    if isinstance(maxlen, Tensor) and maxlen.shape.dims not in (None, []):
+    if isinstance(maxlen, Tensor) and maxlen.shape.dims is not None and len(maxlen.shape.dims) != 0:
         raise ValueError("maxlen must be scalar for sequence_mask")
-    maxlen = int(static_value(maxlen, "maxlen", "sequence_mask").reshape(()))
     with _scope(name or "SequenceMask"):
-        row = lengths.graph.create_op("iota", [], {"shape": (max(maxlen, 0),), "axis": 0,
-                                                   "dtype": lengths.dtype}, name="Range").outputs[0]
+        if isinstance(maxlen, Tensor) and maxlen.op._op != "const":   # e.g. tf.shape(x)[1]: known per run
+            from .array_ops import range_
+            row = range_(m.cast(maxlen, lengths.dtype), name="Range")
+        else:
+            maxlen = int(static_value(maxlen, "maxlen", "sequence_mask").reshape(()))
+            row = lengths.graph.create_op("iota", [], {"shape": (max(maxlen, 0),), "axis": 0,
+                                                       "dtype": lengths.dtype}, name="Range").outputs[0]
         from .array_ops import expand_dims
         result = m.less(row, expand_dims(lengths, -1))
         dtype = as_dtype(dtype)

@@ -22,7 +22,7 @@ from ..ir.types import FLOATS
 from ..placement import parse_device
 from . import math_ops as m
 from .array_extra import slice as slice_
-from .array_ops import reshape, transpose
+from .array_ops import expand_dims, reshape, shape, transpose
 from .convert import convert_to_tensor
 from .rnn_cells import BasicLSTMCell, LSTMCell, LSTMStateTuple
 
@@ -54,7 +54,7 @@ def eligible_for(cell, dims, dtype) -> bool:
         return False
     if cell._activation is not m.tanh:
         return False
-    if dims is None or len(dims) != 3 or not dims[0] or dims[2] is None or dtype not in FLOATS:
+    if dims is None or len(dims) != 3 or dims[0] == 0 or dims[2] is None or dtype not in FLOATS:
         return False
     if cell.dtype is not None and cell.dtype != dtype:
         return False
@@ -100,7 +100,7 @@ def block(x, kernel, bias, c0, h0, sequence_length=None, forget_bias=1.0, gate_a
     kernel [depth + N, 4N] (gates i, j, f, o) and bias [4N]."""
     steps, _, depth = x.shape.dims
     n = int(kernel.shape.dims[1]) // 4
-    operands = [reshape(x, [-1, depth]), kernel, bias, c0, h0]
+    operands = [reshape(x, [-1, depth]) if steps is not None else x, kernel, bias, c0, h0]
     lengths = None
     if sequence_length is not None:
         lengths = convert_to_tensor(sequence_length)
@@ -108,13 +108,13 @@ def block(x, kernel, bias, c0, h0, sequence_length=None, forget_bias=1.0, gate_a
             raise ValueError(f"sequence_length must be a vector of length batch_size, but saw shape: "
                              f"{lengths.shape}")
         operands.append(lengths)
-    attrs = {"steps": int(steps), "forget_bias": float(forget_bias), "gate_activation": gate_activation}
+    attrs = {"steps": None if steps is None else int(steps), "forget_bias": float(forget_bias),
+             "gate_activation": gate_activation}    # steps None: T from x's shape once the run is specialized
     rec = get_default_graph().create_op("lstm_block", operands, attrs, name="lstm_block").outputs[0]
-    outputs = slice_(rec, [0, 0, 5 * n], [steps, -1, n])
+    outputs = slice_(rec, [0, 0, 5 * n], [-1, -1, n])
     if lengths is not None:         # steps at or past a row's length output zeros
-        outputs = m.multiply(outputs, _step_mask(lengths, steps, x.dtype))
-    c_last = reshape(slice_(rec, [steps - 1, 0, 4 * n], [1, -1, n]), [-1, n])
-    h_last = reshape(slice_(rec, [steps - 1, 0, 5 * n], [1, -1, n]), [-1, n])
+        outputs = m.multiply(outputs, _step_mask(lengths, steps if steps is not None else shape(x)[0], x.dtype))
+    c_last, h_last = rec[-1, :, 4 * n:5 * n], rec[-1, :, 5 * n:]
     return outputs, c_last, h_last
 
 
@@ -122,4 +122,4 @@ def _step_mask(lengths, steps, dtype):
     """[T, B, 1] of 1 where t < lengths[b], else 0."""
     from .gather_api import sequence_mask
     mask = sequence_mask(lengths, steps, dtype=dtype)            # [B, T]
-    return reshape(transpose(mask, [1, 0]), [steps, -1, 1])
+    return expand_dims(transpose(mask, [1, 0]), 2)

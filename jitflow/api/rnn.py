@@ -151,12 +151,15 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
     """(outputs [batch, time, output_size] (time-major when time_major), final state), as TF 1.x."""
     x, steps = _time_steps(inputs, time_major, "dynamic_rnn")
     with variable_scope(scope or "rnn"):
-        if steps is None:         # the time dimension is known only at run time: TF's while loop
+        dims = list(x.shape.dims)
+        if steps is None and not lstm_fast.eligible_for(cell, dims if time_major else [dims[1], dims[0]] + dims[2:],
+                                                        x.dtype):
+            # the time dimension is known only at run time: TF's while loop (a plain LSTM cell takes the
+            # fused lstm_block below, whose number of steps comes from the specialized shape)
             x_tm = x if time_major else transpose(x, [1, 0, 2])
             outputs, state = _dynamic_loop(cell, x_tm, initial_state, dtype, sequence_length,
                                            parallel_iterations, swap_memory)
             return (outputs if time_major else transpose(outputs, [1, 0, 2])), state
-        dims = list(x.shape.dims)
         if lstm_fast.eligible_for(cell, dims if time_major or len(dims) != 3 else [dims[1], dims[0]] + dims[2:],
                                   x.dtype):      # one fused lstm_block op (jitflow/api/lstm_fast.py)
             x_tm = x if time_major else transpose(x, [1, 0, 2])

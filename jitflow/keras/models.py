@@ -74,7 +74,8 @@ class Model:
         batch_shape = (None,) + tuple(None if d is None else int(d) for d in batch_shape[1:])
         if self._batch_input_shape is None:
             self._batch_input_shape = batch_shape
-        elif self._batch_input_shape != batch_shape:
+        elif len(self._batch_input_shape) != len(batch_shape) or any(
+                want is not None and want != got for want, got in zip(self._batch_input_shape, batch_shape)):
             raise ValueError(f"Input 0 of model \"{self.name}\" is incompatible: expected shape="
                              f"{self._batch_input_shape}, found shape={batch_shape}")
 

@@ -237,7 +237,7 @@ class LSTM(KerasRecurrentLayer):
     def _fused_call(self, inputs, training, initial_state):
         """The layer as one fused lstm_block op (jitflow/api/lstm_fast.py) where it computes the same:
         tanh activation, sigmoid or hard_sigmoid recurrent activation, no dropout mask in this call, a
-        known float [batch, time, depth] input, no GPU device scope; None otherwise (the unrolled graph).
+        float [batch, time, depth] input with a known depth, no GPU device scope; None otherwise (the unrolled graph).
         The Keras gate order i, f, c, o becomes the kernel's i, c, f, o by column blocks."""
         from ..api import lstm_fast
         gate = {activations.get("sigmoid"): "sigmoid", activations.get("hard_sigmoid"): "hard_sigmoid"}.get(
@@ -246,12 +246,9 @@ class LSTM(KerasRecurrentLayer):
         if not lstm_fast.enabled() or type(self) is not LSTM or gate is None \
                 or self.activation is not activations.get("tanh") or not lstm_fast._on_cpu() \
                 or ((self.dropout or self.recurrent_dropout) and training is not False) \
-                or dims is None or len(dims) != 3 or dims[1] is None or dims[2] is None \
+                or dims is None or len(dims) != 3 or dims[1] == 0 or dims[2] is None \
                 or not inputs.dtype.is_floating or inputs.dtype != self.kernel.dtype:
-            return None
-        steps = int(dims[1])
-        if steps == 0:
-            return None
+            return None       # (an unknown time dimension is fine: lstm_block takes it from the run's shapes)
         states = list(initial_state) if initial_state is not None else self.initial_states(inputs)
         if len(states) != self.state_count:
             raise ValueError(f"{self.name}: expected {self.state_count} initial state tensors, got {len(states)}")

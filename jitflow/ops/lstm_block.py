@@ -6,6 +6,8 @@ sequence as one library kernel forward and one backward, the weight gradient as 
 | `lstm_block`        | x [T*B, I] (time-major rows), kernel [I+N,4N],| rec [T, B, 6N]: per step and row the |
 |                     | bias [4N], c0 [B,N], h0 [B,N], lengths [B]   | activated i, j, f, o, then c, h      |
 |                     | (optional); attrs steps T, forget_bias,      |                                      |
+|                     | (a graph op may omit steps and take x        |                                      |
+|                     | [T, B, I]: expanded once T is known)         |                                      |
 |                     | gate_activation (sigmoid / hard_sigmoid)     |                                      |
 | `lstm_block_grad`   | rec, drec [T,B,6N], kernel, c0, lengths      | [(T+1)*B, 4N]: rows t*B+b the pre-   |
 |                     |                                              | activation gate gradients, the last B|
@@ -29,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedError
+from ..ir.symdim import NeedsConcreteShape, SymDim
 from ..ir.types import FLOATS, INTS, TensorType
 from .broadcast import fmt_shape
 from .registry import LIBRARY, SOURCE, ShapeError, define_op
@@ -64,11 +67,17 @@ def _block_infer(types, attrs, op="lstm_block"):
                         f"{[t.dtype.name for t in types[:5]]}")
     depth, n = _sizes(kernel, op)
     _gate(attrs.get("gate_activation", "sigmoid"))
-    steps = int(attrs["steps"])
     batch = c0.shape[0] if c0.shape else None
-    if batch is None and x.shape and x.shape[0] is not None:
-        batch = x.shape[0] // steps
-    _check_dims(op, "x", x, (_mul(steps, batch), depth))
+    if attrs.get("steps") is None:      # time-major x [T, B, I], T known once the run is specialized
+        steps = x.shape[0] if x.shape else None
+        if batch is None and x.shape:
+            batch = x.shape[1]
+        _check_dims(op, "x", x, (steps, batch, depth))
+    else:
+        steps = int(attrs["steps"])
+        if batch is None and x.shape and x.shape[0] is not None:
+            batch = x.shape[0] // steps
+        _check_dims(op, "x", x, (_mul(steps, batch), depth))
     _check_dims(op, "bias", bias, (4 * n,))
     _check_dims(op, "c0", c0, (batch, n))
     _check_dims(op, "h0", h0, (batch, n))
@@ -77,6 +86,19 @@ def _block_infer(types, attrs, op="lstm_block"):
             raise TypeError(f"{op}: lengths must be int32 or int64, got {types[5].dtype.name}")
         _check_dims(op, "lengths", types[5], (batch,))
     return [TensorType(x.dtype, (steps, batch, 6 * n))]
+
+
+def _expand_block(emit, operands, attrs):
+    """A graph op without `steps` (its x [T, B, I], T unknown when the graph was built) becomes the
+    op over x's rows with T from x's specialized shape."""
+    if attrs.get("steps") is not None:
+        return emit.node("lstm_block", operands, attrs).results
+    x = operands[0]
+    steps = x.shape[0]
+    if isinstance(steps, SymDim):
+        raise NeedsConcreteShape(f"lstm_block: the number of steps is a run-time symbol ({steps})")
+    rows = emit("reshape", [x], {"shape": (-1, x.shape[2])})
+    return emit.node("lstm_block", [rows] + list(operands[1:]), dict(attrs, steps=int(steps))).results
 
 
 def _sigmoid(x):
@@ -240,7 +262,7 @@ def _packed_weights(kernel_operand: int):
 
 
 lstm_block = define_op("lstm_block", LIBRARY, _block_infer, reference=_block_reference, grad=_block_grad,
-                       tf_name="BlockLSTM", test_domain=(-1.0, 1.0),
+                       tf_name="BlockLSTM", test_domain=(-1.0, 1.0), expand=_expand_block,
                        extra={"kernel": "lstm_block", "scratch": _packed_weights(1)})
 lstm_block_grad = define_op("lstm_block_grad", LIBRARY, _grad_infer, reference=_grad_reference,
                             grad=_no_second_order, differentiable=False, tf_name="BlockLSTMGrad",
