@@ -3,10 +3,32 @@ read op, and the methods users call (`assign`, `eval`, `initializer`, ...);
 `global_variables_initializer` and `variables_initializer`."""
 from __future__ import annotations
 
+import contextlib
+
 from ..framework.graph import GraphKeys, Operation, Tensor, get_default_graph
 from ..source_info import user_location
 from ..errors import UnsupportedError
 from .convert import convert_to_tensor
+
+
+@contextlib.contextmanager
+def _outside_regions():
+    """The graph a variable is created in: the default graph, or, while a tf.cond branch or a
+    tf.while_loop body is traced (a FuncGraph, jitflow/framework/func_graph.py), the graph the
+    regions are traced inside, under the name scope TF 1.x gives it (`while/u`, `cond/w`; a
+    tf.get_variable ignores name scopes) -- TF 1.x creates such a variable and its initializer
+    outside the control-flow construct; the region reads it like any variable."""
+    graph = get_default_graph()
+    if getattr(graph, "outer", None) is None:
+        yield graph
+        return
+    scope = graph.get_name_scope()
+    root = graph
+    while getattr(root, "outer", None) is not None:
+        scope = root.outer_scope(scope)
+        root = root.outer
+    with root.as_default(), root.name_scope(scope + "/" if scope else ""):
+        yield root
 
 
 class Variable:
@@ -16,15 +38,31 @@ class Variable:
                  aggregation=None, shape=None):
         if initial_value is None:
             raise ValueError("initial_value must be specified.")
-        graph = get_default_graph()
         loc = user_location()
         self._creation_site = loc.long() if loc else "<unknown location>"
+        with _outside_regions() as graph:
+            self._create(graph, initial_value, dtype, name, validate_shape, loc)
+        self._trainable = trainable
+        self._validate_shape = bool(validate_shape)
+        self.constraint = constraint   # applied after each optimizer update (TF 1.x)
+        self.graph = graph
+        collections = [GraphKeys.GLOBAL_VARIABLES] if collections is None else list(collections)  # [] means none
+        for key in collections:
+            graph.add_to_collection(key, self)
+        if trainable and GraphKeys.TRAINABLE_VARIABLES not in collections:
+            graph.add_to_collection(GraphKeys.TRAINABLE_VARIABLES, self)
+
+    def _create(self, graph, initial_value, dtype, name, validate_shape, loc):
         with graph.name_scope(name or "Variable") as scope, graph._outside_conditions():
             op_name = scope[:-1]
             with graph.name_scope("Initializer"), graph.control_dependencies(None):
                 if callable(initial_value):
                     initial_value = initial_value()
                 init = convert_to_tensor(initial_value, dtype=dtype, name="initial_value")
+            if init.graph is not graph:
+                raise ValueError(f"Initializer for variable {scope[:-1]} is from inside a control-flow construct, "
+                                 f"such as a loop or conditional. When creating a variable inside a loop or "
+                                 f"conditional, use a lambda as the initializer (at {loc}).")
             if init.shape.dims is None or not init.shape.is_fully_defined():
                 if validate_shape:
                     raise ValueError(f"initial_value must have a fully defined shape: {init}")
@@ -40,15 +78,6 @@ class Variable:
                 self.initializer = graph.create_op("assign_var", [self._handle, init], {},
                                                    name="Assign").outputs[0].op
                 self._read = graph.create_op("read_var", [self._handle], {}, name="read").outputs[0]
-        self._trainable = trainable
-        self._validate_shape = bool(validate_shape)
-        self.constraint = constraint   # applied after each optimizer update (TF 1.x)
-        self.graph = graph
-        collections = [GraphKeys.GLOBAL_VARIABLES] if collections is None else list(collections)  # [] means none
-        for key in collections:
-            graph.add_to_collection(key, self)
-        if trainable and GraphKeys.TRAINABLE_VARIABLES not in collections:
-            graph.add_to_collection(GraphKeys.TRAINABLE_VARIABLES, self)
 
     # --- properties
     @property

@@ -48,6 +48,16 @@ class FuncGraph(Graph):
         self.captures: dict[int, tuple[Tensor, Tensor]] = {}   # id(outer tensor) -> (outer, placeholder)
         scope = outer.get_name_scope()
         self._name_stack = f"{scope}/{name}" if scope else name     # op names read as in the outer graph
+        self._outer_scope, self._own_scope = scope, self._name_stack
+
+    def outer_scope(self, scope: str) -> str:
+        """`scope` (a name scope of this graph) as TF 1.x spells it in the outer graph: without this
+        region's own component (`while/body/x` -> `while/x`; TF names a loop's ops `while/...`)."""
+        own = self._own_scope
+        if scope == own or scope.startswith(own + "/"):
+            rest = scope[len(own):].lstrip("/")
+            return "/".join(p for p in (self._outer_scope, rest) if p)
+        return scope
 
     def encloses(self, graph) -> bool:
         """True when `graph` is one of the graphs this region is traced inside."""
