@@ -15,8 +15,7 @@ spreading a reduction's gradient) are ops with `expand` rules, resolved with the
 
 Deciding connectivity runs each rule once against `_DryBuilder`, which builds nothing and only tracks
 which inputs receive a gradient; `cond` / `while` ops pass a gradient to every float input (none for
-a loop built with back_prop=False), as their IR rules (jitflow/passes/autodiff_regions.py) do, and a
-loop without a static maximum_iterations is refused here, when tf.gradients is called.
+a loop built with back_prop=False), as their IR rules (jitflow/passes/autodiff_regions.py) do.
 """
 from __future__ import annotations
 
@@ -24,7 +23,6 @@ import numpy as np
 
 from .api.convert import convert_to_tensor
 from .api.variables import Variable
-from .errors import UnsupportedError
 from .framework.gc_pause import gc_paused
 from .framework.graph import Tensor
 from .ops import get_op
@@ -155,17 +153,6 @@ def _missing_rule(op):
     return LookupError(f"No gradient defined for operation '{op.name}' (op type: {op.type}), created at {op.loc}")
 
 
-def _check_loop_bound(op):
-    limit = op.attrs.get("maximum_iterations", -1)
-    if op.attrs.get("_bound_operand") is not None:
-        return          # a tensor bound: static once the run is specialized, else the IR rule raises
-    if not isinstance(limit, int) or limit < 0:
-        raise UnsupportedError(
-            f"tf.gradients through the tf.while_loop '{op.name}' (created at {op.loc}) needs a static "
-            f"maximum_iterations (a Python int): it bounds the per-iteration stacks of forward values the "
-            f"backward loop reads; pass maximum_iterations=..., or back_prop=False")
-
-
 def _receiving(between, ys, stop_ids) -> set:
     """ids of the tensors that receive a gradient (the dry run of the rules, in reverse graph order)."""
     has = {id(y) for y in ys}
@@ -182,8 +169,6 @@ def _receiving(between, ys, stop_ids) -> set:
         got = None
         if op._op in REGION_OPS:         # cond / while: every float input (none when back_prop=False)
             got = [] if not op.attrs.get("_back_prop", True) else None
-            if got is None and op._op == "while":
-                _check_loop_bound(op)
         elif not opdef.extra.get("autodiff_request"):
             try:
                 got = opdef.grad(dry, op, [_Dry(t.dtype) if f else None for t, f in zip(op.outputs, flags)])

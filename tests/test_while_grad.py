@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import jitflow as tf
-from jitflow.errors import UnsupportedError
 
 
 @pytest.fixture(autouse=True)
@@ -101,10 +100,29 @@ def test_scan_and_foldl_gradients():
     np.testing.assert_allclose(got_w, want_w, rtol=1e-5)
 
 
-def test_unbounded_loop_gradient_is_refused_by_name():
-    x = tf.placeholder(tf.float32, [])
-    y = tf.while_loop(lambda v: v < 10.0, lambda v: v * 2.0, [x], name="doubling")
-    with pytest.raises(UnsupportedError, match="doubling.*maximum_iterations"):
-        tf.gradients(y, [x])
-    z = tf.while_loop(lambda v: v < 10.0, lambda v: v * 2.0, [x], back_prop=False)
+def test_unbounded_loop_gradient_recomputes_the_states():
+    """No maximum_iterations: the backward loop replays the body from the start for each iteration
+    (jitflow/passes/autodiff_while_recompute.py); the gradient equals the recorded one and finite
+    differences, including a trip count that changes with the input and zero trips."""
+    x = tf.placeholder(tf.float64, [2])
+    w = tf.placeholder(tf.float64, [2, 2])
+
+    def body(i, v):
+        return i + 1, tf.tanh(tf.matmul(v[None], w)[0]) * 2.0 + v
+    cond = lambda i, v: tf.reduce_sum(v) < 6.0     # noqa: E731
+    _, free = tf.while_loop(cond, body, [0, x], name="doubling")
+    _, bounded = tf.while_loop(cond, body, [0, x], maximum_iterations=40)
+    grads = tf.gradients(tf.reduce_sum(free * free), [x, w])
+    want = tf.gradients(tf.reduce_sum(bounded * bounded), [x, w])
+    wv = np.array([[0.5, 0.2], [-0.1, 0.4]])
+    with tf.Session() as sess:
+        for xv in (np.array([0.3, -0.2]), np.array([7.0, 1.0])):       # several trips; none
+            got, ref = sess.run([grads, want], {x: xv, w: wv})
+            for g, r in zip(got, ref):
+                np.testing.assert_allclose(g, r, rtol=1e-12)
+        xv, eps = np.array([0.3, -0.2]), 1e-6
+        value = lambda a: float(np.sum(sess.run(free, {x: a, w: wv}) ** 2))     # noqa: E731
+        fd = [(value(xv + eps * e) - value(xv - eps * e)) / (2 * eps) for e in np.eye(2)]
+        np.testing.assert_allclose(sess.run(grads[0], {x: xv, w: wv}), fd, rtol=1e-6)
+    z = tf.while_loop(lambda v: v[0] < 10.0, lambda v: v * 2.0, [x], back_prop=False)
     assert tf.gradients(z, [x]) == [None]

@@ -13,8 +13,8 @@
      it (a copy of the body region) and runs reverse mode on the copy with the incoming adjoints of
      the carried values as cotangents; the adjoints of the body's inputs are the next adjoints, those
      of the loop invariants are summed over the iterations.
-  The stacks need a bound known when the graph is built, so a loop without a static
-  `maximum_iterations` raises UnsupportedError naming the loop (never a wrong gradient).
+  The stacks need a bound known when the graph is built; a loop without a static
+  `maximum_iterations` recomputes each iteration's state instead (autodiff_while_recompute.py).
 A loop built with `back_prop=False` passes no gradient: graph-level requests list its results as stop
 values (jitflow/autodiff.py), so the walk never reaches it.
 """
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UnsupportedError
 from ..ir.core import Function, Node, Value
 from ..ir.types import TensorType, int32
 from ..ops import get_op
@@ -126,11 +125,9 @@ def _while_gradient(b, node, grads):
     if not float_c or all(grads[k] is None for k in float_c):
         return [None] * len(node.operands)
     limit = node.attrs.get("maximum_iterations", -1)
-    if not isinstance(limit, int) or limit < 0:
-        raise UnsupportedError(
-            f"tf.gradients through the tf.while_loop '{node.scope}' (created at {node.loc}) needs a static "
-            f"maximum_iterations (a Python int): it bounds the per-iteration stacks of forward values the "
-            f"backward loop reads; pass maximum_iterations=..., or back_prop=False")
+    if not isinstance(limit, int) or limit < 0:     # no bound to size the stacks: recompute instead
+        from .autodiff_while_recompute import while_gradient_by_recompute
+        return while_gradient_by_recompute(b, node, grads, float_c, float_i)
     rows = max(limit, 1)
     cond_region, body_region = node.regions
     attrs = {"maximum_iterations": limit}
