@@ -1,12 +1,18 @@
 """Keras recurrent layers as in tf.keras of TF 1.15: `SimpleRNN`, `LSTM`, `GRU`, built as graphs
-unrolled over the (static) time dimension.
+unrolled over the time dimension when it is known when the graph is built; when it is known only at
+run time (`input_shape=(None, features)`, after an `Embedding` without input_length,
+`keras.Input(shape=(None, f))`) as one `tf.while_loop` over time calling the same step function
+(jitflow/keras/recurrent_loop.py), with the same results and gradients, so one model runs on
+sequences of any length.
 
 Weights (per layer): kernel [input_dim, G*units], recurrent_kernel [units, G*units], bias [G*units]
 with gates in Keras order (LSTM: i, f, c, o; GRU: z, r, h). TF 1.15 defaults: LSTM and GRU use
 recurrent_activation='hard_sigmoid', GRU reset_after=False, LSTM unit_forget_bias=True (the f
 part of the bias starts at 1), recurrent_initializer='orthogonal'. `dropout` / `recurrent_dropout`
 draw one mask per gate for the whole sequence, in training only (Keras implementation 1).
-Without input dropout the input projections of all steps are one matrix product. An LSTM with
+Without input dropout the input projections of all steps are one matrix product (with an unknown
+time dimension, with dropout too; the masks are drawn before the loop). `unroll=True` with an unknown
+time dimension raises Keras's ValueError. An LSTM with
 tanh / (hard_)sigmoid activations and no dropout in the call runs as one fused `lstm_block` op
 (jitflow/api/lstm_fast.py), with the same weights and results.
 
@@ -24,7 +30,7 @@ from ..api.array_extra import reverse, split
 from ..errors import UnsupportedError
 from ..framework.graph import Tensor
 from ..ir.types import float32
-from . import activations, initializers, regularizers
+from . import activations, initializers, recurrent_loop, regularizers
 from .base_layer import Layer
 
 
@@ -32,11 +38,10 @@ def time_steps(inputs, layer):
     dims = inputs.shape.dims
     if dims is None or len(dims) != 3:
         raise ValueError(f"{layer.name}: expected inputs of shape (batch, time, features), got {inputs.shape}")
-    if dims[1] is None or dims[2] is None:
-        raise UnsupportedError(f"{layer.name}: the time dimension and the feature dimension of the inputs must be "
-                               f"known (got {inputs.shape}); jitflow unrolls recurrent layers over a fixed number "
-                               f"of steps until the IR has a loop construct: give input_shape=(steps, features)")
-    return int(dims[1]), int(dims[2])
+    if dims[2] is None:
+        raise ValueError(f"{layer.name}: the feature dimension of the inputs must be known when the layer is "
+                         f"built, got {inputs.shape}")
+    return (None if dims[1] is None else int(dims[1])), int(dims[2])
 
 
 class KerasRecurrentLayer(Layer):
@@ -70,7 +75,7 @@ class KerasRecurrentLayer(Layer):
         self.dropout = min(1.0, max(0.0, float(dropout)))
         self.recurrent_dropout = min(1.0, max(0.0, float(recurrent_dropout)))
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
-        self.go_backwards, self.stateful, self.unroll = bool(go_backwards), False, bool(unroll)   # always unrolled
+        self.go_backwards, self.stateful, self.unroll = bool(go_backwards), False, bool(unroll)   # as Keras: a hint
 
     # --- weights
     def bias_init(self):
@@ -124,6 +129,8 @@ class KerasRecurrentLayer(Layer):
 
     def call(self, inputs, training=False, initial_state=None):
         steps, depth = time_steps(inputs, self)
+        if steps is None:             # known at run time only: one tf.while_loop over time
+            return recurrent_loop.dynamic_call(self, inputs, training, initial_state)
         xs = unstack(inputs, num=steps, axis=1)
         masks = self._masks(xs[0], self.dropout, training)
         projections = self._input_projections(inputs, xs, depth, masks)

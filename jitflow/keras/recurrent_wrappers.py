@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..api import math_ops as m
 from ..api.array_extra import reverse
-from ..api.array_ops import concat, reshape
+from ..api.array_ops import concat, reshape, shape
 from ..api.gather_api import gather
 from ..errors import UnsupportedError
 from ..framework.graph import Tensor, get_default_graph
@@ -179,17 +179,19 @@ class TimeDistributed(_Wrapper):
         self.layer = layer
 
     def build(self, input_shape):
-        if len(input_shape) < 3 or input_shape[1] is None:
-            raise ValueError(f"{self.name}: TimeDistributed needs inputs (batch, time, ...) with a known time "
-                             f"dimension, got {input_shape}")
+        if len(input_shape) < 3:
+            raise ValueError(f"{self.name}: TimeDistributed needs inputs (batch, time, ...), got {input_shape}")
         self._adopt(self.layer, get_default_graph(), (None,) + tuple(input_shape[2:]))
 
     def call(self, inputs, training=False):
-        dims = inputs.shape.dims
-        steps = int(dims[1])
-        flat = reshape(inputs, [-1] + [int(d) for d in dims[2:]])
+        """The steps folded into the batch; a dimension unknown when the graph is built (the time, say)
+        comes from the run's shapes."""
+        def dims_of(t, start):
+            return [int(d) if d is not None else shape(t)[i] for i, d in enumerate(t.shape.dims[start:], start)]
+        steps = dims_of(inputs, 1)[0]
+        flat = reshape(inputs, [-1] + dims_of(inputs, 2))
         out = self._run(self.layer, flat, training)
-        return reshape(out, [-1, steps] + [int(d) for d in out.shape.dims[1:]])
+        return reshape(out, [-1, steps] + dims_of(out, 1))
 
     def compute_output_shape(self, input_shape):
         inner = self.layer.compute_output_shape((None,) + tuple(input_shape[2:]))

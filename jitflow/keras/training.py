@@ -63,7 +63,8 @@ def as_targets(y, engine, n, name="y") -> np.ndarray:
     array = np.ascontiguousarray(array, dtype=np.float32)
     if array.ndim == len(expected) and expected[-1] == 1:
         array = array.reshape(array.shape + (1,))
-    if tuple(array.shape[1:]) != expected:
+    if len(array.shape) != len(expected) + 1 or any(e is not None and a != e
+                                                    for a, e in zip(array.shape[1:], expected)):
         hint = ""
         if array.ndim == 1 and expected and expected[-1] and expected[-1] > 1:
             hint = (" (integer class labels need loss='sparse_categorical_crossentropy', or one-hot encode them "
