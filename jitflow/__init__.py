@@ -56,6 +56,7 @@ from .debugging import add_check_numerics_ops, check_numerics  # noqa: F401,E402
 from . import datasets, distribute, keras  # noqa: F401,E402
 from . import metrics  # noqa: F401,E402
 from . import data  # noqa: F401,E402
+from . import app, flags  # noqa: F401,E402  (tf.app.run, tf.app.flags / tf.flags)
 from .framework.dot import graph_to_dot  # noqa: F401
 
 from .version import __version__  # noqa: F401,E402

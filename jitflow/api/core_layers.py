@@ -42,6 +42,8 @@ def _training_flag(training, what="training"):
         raise TypeError(f"`{what}` must be a Python bool or a bool tensor, got {t.dtype.name}")
     if t.shape.dims not in (None, ()):
         raise ValueError(f"`{what}` must be a scalar, got shape {t.shape}")
+    if t.shape.dims is None:           # tf.placeholder(tf.bool): TF's cond needs a scalar; keeps output shapes
+        t = reshape(t, [])
     return t
 
 
@@ -184,11 +186,13 @@ class Dense(Layer):
             outputs = m.matmul(inputs, self.kernel, name="MatMul")
         else:
             lead = list(dims[:-1]) if dims is not None else None
-            if lead is None or sum(d is None for d in lead) > 1:
-                raise UnsupportedError("tf.layers.dense on inputs with more than one unknown leading dimension "
-                                       f"({inputs.shape}) is not supported by jitflow")
             flat = m.matmul(reshape(inputs, [-1, in_dim]), self.kernel, name="MatMul")
-            outputs = reshape(flat, [-1 if d is None else d for d in lead] + [self.units], name="Tensordot")
+            if lead is None or sum(d is None for d in lead) > 1:   # e.g. (batch, time, features): run-time dims
+                from .array_ops import concat
+                target = concat([shape_of(inputs)[:-1], [self.units]], 0)
+                outputs = reshape(flat, target, name="Tensordot")
+            else:
+                outputs = reshape(flat, [-1 if d is None else d for d in lead] + [self.units], name="Tensordot")
         if self.use_bias:
             outputs = m.add(outputs, self.bias, name="BiasAdd")
         if self.activation is not None:

@@ -145,7 +145,8 @@ def latest_checkpoint(checkpoint_dir, latest_filename=None):
 
 def update_checkpoint_state(save_dir, model_checkpoint_path, all_model_checkpoint_paths=None,
                             latest_filename=None, save_relative_paths=False):
-    """Writes `<save_dir>/checkpoint` atomically; paths absolute, or relative to save_dir."""
+    """Writes `<save_dir>/checkpoint` atomically; paths absolute, or (as TF) relative to save_dir when
+    `save_relative_paths` or when both save_dir and the path are relative."""
     save_dir = os.fspath(save_dir)
     paths = list(all_model_checkpoint_paths or [])
     if not paths or paths[-1] != model_checkpoint_path:
@@ -153,8 +154,11 @@ def update_checkpoint_state(save_dir, model_checkpoint_path, all_model_checkpoin
     base = os.path.abspath(save_dir)
 
     def shown(path):
-        path = os.path.abspath(path)
-        return os.path.relpath(path, base) if save_relative_paths else path
+        if save_relative_paths:
+            return os.path.relpath(os.path.abspath(path), base)
+        if not os.path.isabs(save_dir) and not os.path.isabs(path):   # TF: relative to a relative save_dir
+            return os.path.relpath(path, save_dir)
+        return os.path.abspath(path)
 
     state = CheckpointState(shown(model_checkpoint_path), [shown(p) for p in paths])
     target = _state_path(save_dir, latest_filename)
