@@ -1,4 +1,4 @@
-"""`tf.summary`: scalar and histogram summaries, merging, and `FileWriter`,
+"""`tf.summary`: scalar, histogram and image (jitflow/summary_image.py) summaries, merging, and `FileWriter`,
 which writes TensorBoard event files (see `jitflow.tensorboard_proto` for the
 encoding).
 
@@ -27,7 +27,7 @@ from .ir.types import string
 from .ops import summary_ops  # noqa: F401  (the summary ops' records)
 from .tensorboard_proto import Event, HistogramProto, NodeDef, Summary, encode_graph_def, tfrecord
 
-__all__ = ["scalar", "histogram", "merge", "merge_all", "FileWriter", "SummaryTensor", "Summary", "Event",
+__all__ = ["scalar", "histogram", "image", "merge", "merge_all", "FileWriter", "SummaryTensor", "Summary", "Event",
            "HistogramProto", "graph_def_bytes", "expand_summary_fetches"]
 
 
@@ -88,7 +88,11 @@ class SummaryTensor:
 
     def serialize(self, values) -> bytes:
         """The Summary protobuf bytes for the fetched values of the value tensors."""
-        return Summary([_summary_value(e, v) for e, v in zip(self._entries, values)]).SerializeToString()
+        out = []
+        for e, v in zip(self._entries, values):
+            made = _summary_value(e, v)
+            out.extend(made if isinstance(made, list) else [made])
+        return Summary(out).SerializeToString()
 
     def __repr__(self):
         return f"<tf.Tensor '{self.name}' shape=() dtype=string (summary of {', '.join(self.tags)})>"
@@ -123,6 +127,9 @@ def _summary_value(entry, value):
                 None, entry.op, f"tags and values not the same shape: [] != {list(array.shape)} (tag '{entry.tag}')"
                 f"\n  {errors.describe_op(entry.op)}")
         return Summary.Value(tag=entry.tag, simple_value=float(array))
+    if entry.kind == "image":
+        from .summary_image import image_values
+        return image_values(entry.tag, array, entry.op.attrs["max_outputs"])
     return Summary.Value(tag=entry.tag, histo=_histogram(entry, array))
 
 
@@ -202,6 +209,23 @@ def scalar(name, tensor, collections=None, family=None) -> SummaryTensor:
 def histogram(name, values, collections=None, family=None) -> SummaryTensor:
     """A Summary with one histogram (TF's default exponential buckets) of all elements of `values`."""
     return _summary_op("histogram", "histogram_summary", name, values, collections, family)
+
+
+def image(name, tensor, max_outputs=3, collections=None, family=None) -> SummaryTensor:
+    """Up to `max_outputs` images of a [batch, height, width, channels] tensor (channels 1, 3 or 4;
+    uint8 or float, floats rescaled per image) as PNG; tags `<name>/image/<i>` (`<name>/image` for one)."""
+    from .api.convert import convert_to_tensor
+    tensor = convert_to_tensor(tensor)
+    dims = tensor.shape.dims
+    if dims is not None and (len(dims) != 4 or dims[3] not in (None, 1, 3, 4)):
+        raise ValueError(f"Tensor must be 4-D with last dim 1, 3, or 4, not {tensor.shape} ({tensor.name})")
+    if tensor.dtype.name not in ("uint8", "float16", "float32", "float64"):
+        raise TypeError(f"tf.summary.image needs a uint8 or float tensor, got {tensor.dtype.name} ({tensor.name})")
+    if int(max_outputs) < 1:
+        raise ValueError(f"max_outputs must be positive, got {max_outputs}")
+    summary = _summary_op("image", "image_summary", name, tensor, collections, family)
+    summary.op.attrs["max_outputs"] = int(max_outputs)
+    return summary
 
 
 def merge(inputs, collections=None, name=None) -> SummaryTensor:

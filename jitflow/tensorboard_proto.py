@@ -111,15 +111,31 @@ class HistogramProto:
 
 
 @dataclass
+class SummaryImage:
+    """Summary.Image: an encoded (PNG) image with its size and channel count."""
+    height: int = 0
+    width: int = 0
+    colorspace: int = 0
+    encoded_image_string: bytes = b""
+
+    def SerializeToString(self) -> bytes:  # noqa: N802
+        return (f_varint(1, self.height) + f_varint(2, self.width) + f_varint(3, self.colorspace)
+                + f_bytes(4, self.encoded_image_string))
+
+
+@dataclass
 class SummaryValue:
     tag: str
     simple_value: float | None = None
     histo: HistogramProto | None = None
+    image: SummaryImage | None = None
 
     def SerializeToString(self) -> bytes:  # noqa: N802
         out = f_bytes(1, self.tag)
         if self.simple_value is not None:
             out += f_float(2, self.simple_value)
+        if self.image is not None:
+            out += f_bytes(4, self.image.SerializeToString())
         if self.histo is not None:
             out += f_bytes(5, self.histo.SerializeToString())
         return out

@@ -60,7 +60,10 @@ def reshape(tensor, shape, name=None):
         return _make("reshape_to", [tensor, target], {"static": static}, name=name or "Reshape")
     shape = tuple(-1 if d is None else int(d) for d in (shape if isinstance(shape, (list, tuple))
                                                            else np.atleast_1d(shape)))
-    return _make("reshape", [tensor], {"shape": shape}, name=name or "Reshape")
+    out = _make("reshape", [tensor], {"shape": shape}, name=name or "Reshape")
+    if tensor.shape.dims is None and out.shape.dims is None:   # TF: the target's rank even for an unknown input
+        out.set_shape([None if d == -1 else d for d in shape])
+    return out
 
 
 def expand_dims(input, axis=None, name=None, dim=None):  # noqa: A002

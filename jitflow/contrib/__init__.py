@@ -3,6 +3,8 @@ regularizers, initializers)."""
 from . import layers  # noqa: F401  (tf.contrib.layers)
 from . import rnn  # noqa: F401,E402  (tf.contrib.rnn)
 from . import factorization  # noqa: F401,E402  (tf.contrib.factorization.KMeans)
+from . import seq2seq  # noqa: F401,E402  (tf.contrib.seq2seq.sequence_loss)
+from . import framework  # noqa: F401,E402  (tf.contrib.framework.arg_scope)
 
 
 from ..missing_names import module_getattr as _module_getattr  # noqa: E402

@@ -279,6 +279,12 @@ def flatten(inputs, outputs_collections=None, scope=None):
         return outputs
 
 
+from .framework import add_arg_scope  # noqa: E402  (tf.contrib.framework.arg_scope defaults)
+
+fully_connected, batch_norm, dropout, flatten = (add_arg_scope(f) for f in (fully_connected, batch_norm, dropout,
+                                                                             flatten))
+
+
 from ..missing_names import module_getattr as _module_getattr  # noqa: E402
 
 __getattr__ = _module_getattr(__name__, "tf.contrib.layers")  # PEP 562: a missing name says so

@@ -27,6 +27,10 @@ from .layers import Input  # noqa: F401
 from .models import Model, Sequential  # noqa: F401
 
 
+import sys as _sys  # noqa: E402
+
+_sys.modules[__name__ + ".datasets"] = datasets     # `from keras.datasets import mnist`
+
 from ..missing_names import module_getattr as _module_getattr  # noqa: E402
 
 __getattr__ = _module_getattr(__name__, "tf.keras")  # PEP 562: a missing name says so

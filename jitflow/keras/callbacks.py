@@ -218,6 +218,9 @@ class LambdaCallback(Callback):
                 setattr(self, hook, fn)
 
 
+from .tensorboard_callback import TensorBoard  # noqa: E402,F401  (jitflow/keras/tensorboard_callback.py)
+
+
 from ..missing_names import module_getattr as _module_getattr  # noqa: E402
 
 __getattr__ = _module_getattr(__name__, "tf.keras.callbacks")  # PEP 562: a missing name says so

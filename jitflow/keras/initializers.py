@@ -56,6 +56,8 @@ _CLASSES = {"Zeros": Zeros, "Ones": Ones, "Constant": Constant, "RandomNormal": 
 zeros, ones, constant = Zeros, Ones, Constant
 glorot_uniform, glorot_normal, he_normal, he_uniform = GlorotUniform, GlorotNormal, HeNormal, HeUniform
 lecun_normal, lecun_uniform = LecunNormal, LecunUniform
+random_normal = normal = RandomNormal          # TF 1.x / Keras 2 lower-case names
+random_uniform = uniform = RandomUniform
 from .recurrent_math import Orthogonal  # noqa: E402  (the recurrent layers' default recurrent_initializer)
 _BY_NAME.update(orthogonal=Orthogonal, uniform=RandomUniform)
 _CLASSES.update(Orthogonal=Orthogonal)

@@ -243,6 +243,9 @@ LAYER_CLASSES.update(_conv_layers.LAYER_CLASSES)
 from .conv1d import Conv1D, Convolution1D  # noqa: E402,F401  (jitflow/keras/conv1d.py)
 from . import conv1d as _conv1d  # noqa: E402
 LAYER_CLASSES.update(_conv1d.LAYER_CLASSES)
+from .repeat_vector import RepeatVector  # noqa: E402,F401  (jitflow/keras/repeat_vector.py)
+from . import repeat_vector as _repeat_vector  # noqa: E402
+LAYER_CLASSES.update(_repeat_vector.LAYER_CLASSES)
 
 
 from ..missing_names import module_getattr as _module_getattr  # noqa: E402

@@ -335,6 +335,17 @@ class Sequential(Model):
             raise TypeError("There are no layers in the model.")
         return self._layers.pop()
 
+    def predict_proba(self, x, batch_size=32, verbose=0):
+        """TF 1.x Sequential.predict_proba: the predictions (meant to be probabilities)."""
+        return self.predict(x, batch_size=batch_size, verbose=verbose)
+
+    def predict_classes(self, x, batch_size=32, verbose=0):
+        """TF 1.x Sequential.predict_classes: argmax over the last axis, or (p > 0.5) as int32 for one unit."""
+        proba = self.predict(x, batch_size=batch_size, verbose=verbose)
+        if proba.shape[-1] > 1:
+            return proba.argmax(axis=-1)
+        return (proba > 0.5).astype("int32")
+
     def get_config(self) -> dict:
         config = {"name": self.name,
                   "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}

@@ -25,6 +25,21 @@ class KerasRMSProp(tf_optimizers.RMSPropOptimizer):
                 self._zeros_slot(v, "mg", self._name + "_2")
 
 
+def _legacy_kwargs(learning_rate, kwargs):
+    """TF 1.x tf.keras (and Keras 2) optimizer keywords: `lr` is `learning_rate`; `decay`, `clipnorm`,
+    `clipvalue` are not implemented here (an error names them); anything else is TF's TypeError."""
+    kwargs = dict(kwargs)
+    learning_rate = kwargs.pop("lr", learning_rate)
+    for key, value in kwargs.items():
+        if key not in ("decay", "clipnorm", "clipvalue"):
+            raise TypeError(f"Unexpected keyword argument passed to optimizer: {key}")
+        if key == "decay" and not value:
+            continue
+        from ..errors import UnsupportedError
+        raise UnsupportedError(f"keras optimizer argument {key}={value!r} is not supported by jitflow")
+    return learning_rate
+
+
 class Optimizer:
     """Holds the hyper-parameters; `build()` makes the graph optimizer in the current (model) graph."""
 
@@ -76,8 +91,8 @@ class Optimizer:
 class SGD(Optimizer):
     """Plain gradient descent, or momentum (`v = momentum * v - lr * g`; TF's accumulator form)."""
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD"):
-        super().__init__(learning_rate, name)
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD", **kwargs):
+        super().__init__(_legacy_kwargs(learning_rate, kwargs), name)
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
     def _make(self, learning_rate):
@@ -91,8 +106,8 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name="Adam"):
-        super().__init__(learning_rate, name)
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name="Adam", **kwargs):
+        super().__init__(_legacy_kwargs(learning_rate, kwargs), name)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
     def _make(self, learning_rate):
@@ -103,8 +118,9 @@ class Adam(Optimizer):
 
 
 class RMSprop(Optimizer):
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, name="RMSprop"):
-        super().__init__(learning_rate, name)
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, name="RMSprop",
+                 **kwargs):
+        super().__init__(_legacy_kwargs(learning_rate, kwargs), name)
         self.rho, self.momentum, self.epsilon, self.centered = float(rho), float(momentum), float(epsilon), \
             bool(centered)
 
@@ -117,8 +133,23 @@ class RMSprop(Optimizer):
                     centered=self.centered)
 
 
-_BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
-_CLASSES = {"SGD": SGD, "Adam": Adam, "RMSprop": RMSprop}
+class Adadelta(Optimizer):
+    """TF 1.x tf.keras Adadelta (defaults learning_rate=0.001, rho=0.95, epsilon=1e-7): TF's ApplyAdadelta."""
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, name="Adadelta", **kwargs):
+        super().__init__(_legacy_kwargs(learning_rate, kwargs), name)
+        self.rho, self.epsilon = float(rho), float(epsilon)
+
+    def _make(self, learning_rate):
+        from ..train.more_optimizers import AdadeltaOptimizer
+        return AdadeltaOptimizer(learning_rate, self.rho, self.epsilon, name=self.name)
+
+    def get_config(self):
+        return dict(super().get_config(), rho=self.rho, epsilon=self.epsilon)
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop, "adadelta": Adadelta}
+_CLASSES = {"SGD": SGD, "Adam": Adam, "RMSprop": RMSprop, "Adadelta": Adadelta}
 
 
 def get(identifier) -> Optimizer:

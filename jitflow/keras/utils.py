@@ -45,6 +45,14 @@ def to_categorical(y, num_classes=None, dtype="float32"):
     return out
 
 
+import sys as _sys  # noqa: E402
+
+from . import np_utils, vis_utils  # noqa: E402  (`from keras.utils.np_utils import to_categorical`)
+from .vis_utils import model_to_dot, plot_model  # noqa: E402,F401
+
+_sys.modules[__name__ + ".np_utils"] = np_utils     # keras.utils is a module here: make the Keras 2
+_sys.modules[__name__ + ".vis_utils"] = vis_utils   # submodule paths importable
+
 from ..missing_names import module_getattr as _module_getattr  # noqa: E402
 
 __getattr__ = _module_getattr(__name__, "tf.keras.utils")  # PEP 562: a missing name says so

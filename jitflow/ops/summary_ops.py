@@ -2,7 +2,7 @@
 check_numerics. Their records live here with every other op; the user functions building them
 stay in jitflow/summary.py and jitflow/debugging.py.
 
-- `scalar_summary`, `histogram_summary`, `merge_summary`: no results; lowering calls `expand`,
+- `scalar_summary`, `histogram_summary`, `image_summary`, `merge_summary`: no results; lowering calls `expand`,
   which emits nothing, so fetching the op itself (sess.run(summary.op)) computes nothing and needs
   no kernel. Session.run serializes a fetched summary's value to Summary bytes on the host
   (jitflow/summary.py; the README says which work runs on the host and why).
@@ -23,6 +23,7 @@ def _summary_op(name, tf_name):
 SCALAR_SUMMARY = _summary_op("scalar_summary", "ScalarSummary")
 HISTOGRAM_SUMMARY = _summary_op("histogram_summary", "HistogramSummary")
 MERGE_SUMMARY = _summary_op("merge_summary", "MergeSummary")
+IMAGE_SUMMARY = _summary_op("image_summary", "ImageSummary")
 
 
 def _check_infer(types, attrs, op="check_numerics"):
