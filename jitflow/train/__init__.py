@@ -10,6 +10,9 @@ from .moving_averages import ExponentialMovingAverage  # noqa: F401
 from .more_optimizers import (AdadeltaOptimizer, FtrlOptimizer, ProximalAdagradOptimizer,  # noqa: F401
                               ProximalGradientDescentOptimizer)
 from .training_util import assert_global_step, create_global_step, global_step  # noqa: F401
+from .checkpoint_reader import (CheckpointReader, NewCheckpointReader, list_variables,  # noqa: F401
+                                load_checkpoint, load_variable)
+from .tf_bundle_writer import SaverDef  # noqa: F401
 
 
 from ..missing_names import module_getattr as _module_getattr  # noqa: E402

@@ -320,8 +320,10 @@ def _read_checkpoint(prefix: str) -> tuple[dict, str]:
 
 
 def checkpoint_exists(checkpoint_prefix) -> bool:
-    """Whether a checkpoint (its index file) exists at this prefix."""
-    return os.path.exists(_strip(os.fspath(checkpoint_prefix)) + INDEX_SUFFIX)
+    """Whether a checkpoint (its index file: jitflow's `.index.json` or TensorFlow's `.index`) exists
+    at this prefix."""
+    prefix = _strip(os.fspath(checkpoint_prefix))
+    return os.path.exists(prefix + INDEX_SUFFIX) or os.path.isfile(prefix + ".index")
 
 
 # --------------------------------------------------------------------------- the `checkpoint` state file

@@ -67,7 +67,13 @@ session's variable values untouched.
     extension); `tf.train.import_meta_graph` reads it back. A jitflow JSON
     format, see `jitflow.train.meta_graph` and docs/METAGRAPH.md.
 
-Not supported: sharding, and reading TF's own checkpoint or .meta files.
+``<prefix>.index`` + ``<prefix>.data-00000-of-00001``
+    TensorFlow's own format (TensorBundle V2): `restore` reads a checkpoint written by TF when
+    no ``.index.json`` exists at that prefix, by the same names and with the same checks
+    (`jitflow.train.tf_bundle`); ``Saver(write_version=tf.train.SaverDef.V2)`` writes it, byte
+    for byte as TF does (`jitflow.train.tf_bundle_writer`), so TF can restore it.
+
+Not supported: sharding, and reading TF's .meta files.
 """
 from __future__ import annotations
 
@@ -113,6 +119,7 @@ class Saver:
         self._pad_step_number = pad_step_number
         self._save_relative_paths = save_relative_paths
         self._filename = filename
+        self._tf_format = _tf_format(write_version)      # write TensorFlow's TensorBundle V2 (tf_bundle_writer.py)
         self._last_checkpoints: list[tuple[str, float]] = []
         self._to_delete: list[tuple[str, float]] = []
         self._vars: dict[str, Variable] | None = None
@@ -152,6 +159,8 @@ class Saver:
         kept = []
         for path in checkpoint_paths:
             index = _strip(path) + INDEX_SUFFIX
+            if not os.path.exists(index):
+                index = _strip(path) + ".index"            # a TensorFlow-format checkpoint
             if os.path.exists(index):
                 kept.append((path, os.path.getmtime(index)))
         self.set_last_checkpoints_with_time(kept)
@@ -202,7 +211,11 @@ class Saver:
                     None, var.op, f"Attempting to use uninitialized value {var.op.name} (saving {key!r})\n  "
                                   f"{errors.describe_op(var.op)}")
             arrays[key] = np.asarray(value, dtype=var.dtype.np)
-        _write_checkpoint(prefix, arrays, step)
+        if self._tf_format:
+            from .tf_bundle_writer import write_bundle
+            write_bundle(prefix, arrays)
+        else:
+            _write_checkpoint(prefix, arrays, step)
         if meta is not None:
             from .meta_graph import MetaGraphDef, write_meta_graph_file
             write_meta_graph_file(f"{prefix}.{meta_graph_suffix}", MetaGraphDef(meta))
@@ -229,6 +242,8 @@ class Saver:
                 self._next_keep_time += self._keep_every_s      # keep one checkpoint every N hours
                 continue
             _delete_checkpoint_files(path)
+            from .tf_bundle_writer import delete_bundle
+            delete_bundle(path)
             _remove(path + ".meta")
 
     # --- restore
@@ -239,7 +254,8 @@ class Saver:
             raise ValueError("Can't load save_path when it is None.")
         _check_session(sess, self._vars)
         prefix = _strip(os.fspath(save_path))
-        arrays, data_path = _read_checkpoint(prefix)
+        from .checkpoint_reader import open_checkpoint      # jitflow's format, or TensorFlow's (tf_bundle.py)
+        arrays, data_path = open_checkpoint(prefix)
         temp_files.remove_stale_temps(os.path.dirname(prefix), temp_files.checkpoint_owner(
             re.sub(r"-\d+$", "", prefix), [STATE_FILENAME]))
         loads = []
@@ -293,6 +309,20 @@ class Saver:
     def __repr__(self):
         names = list(self._vars or {})
         return f"<tf.train.Saver {len(names)} variables: {', '.join(names[:5])}{', ...' if len(names) > 5 else ''}>"
+
+
+def _tf_format(write_version) -> bool:
+    """Whether `Saver(write_version=...)` asks for TensorFlow's own format: None (the default) writes
+    jitflow's format, `tf.train.SaverDef.V2` TF's TensorBundle V2; V1 is refused."""
+    from .tf_bundle_writer import SaverDef
+    if write_version is None:
+        return False
+    if write_version == SaverDef.V2:
+        return True
+    if write_version in (SaverDef.V1, SaverDef.LEGACY):
+        raise errors.UnsupportedError(f"Saver(write_version={write_version}): jitflow cannot write TensorFlow's "
+                                      f"V1 checkpoint format; use tf.train.SaverDef.V2 or leave it unset")
+    raise ValueError(f"Saver(write_version={write_version!r}): expected tf.train.SaverDef.V1 or V2")
 
 
 def _var_list_to_dict(var_list) -> dict[str, Variable]:
