@@ -17,24 +17,14 @@ PREFIX = os.path.join(FIXTURE, "model.ckpt-1234")
 
 
 def fixture_values():
-    """The values generate.py gave the variables (copied from it)."""
-    return {
-        "dense/kernel": ((np.arange(6, dtype=np.float32) - 2.5) / 4).reshape(3, 2),
-        "dense/bias": np.array([0.5, -1.25], np.float32),
-        "Variable": (np.arange(6, dtype=np.float64) * 0.1).reshape(2, 3),
-        "ints/i8": np.array([-128, -1, 0, 127], np.int8),
-        "ints/i16": np.array([-32768, 7, 32767], np.int16),
-        "ints/i32": np.array([[-2**31, -1], [0, 2**31 - 1]], np.int32),
-        "ints/u8": np.array([0, 200, 255], np.uint8),
-        "ints/i64": np.array([-2**63, 2**40 + 3], np.int64),
-        "half": np.array([0.5, -2.0, 65504.0, 1e-4], np.float16),
-        "special": np.array([np.nan, -0.0, np.inf, -np.inf, 1e-45], np.float32),
-        "flags": np.array([True, False, True]),
-        "empty": np.zeros((0, 3), np.float32),
-        "names": np.array([b"", b"a", b"hello jitflow"], dtype=object),
-        "global_step": np.int64(1234),
-        "part/w": np.arange(8, dtype=np.float32).reshape(4, 2),    # saved as two partitions of 2 rows
-    }
+    """The values generate.py gave the variables (its own fixture_values, imported without TensorFlow),
+    with the global step and the partitioned variable it adds."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("tf_checkpoint_generate", os.path.join(FIXTURE, "generate.py"))
+    generate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate)
+    return dict(generate.fixture_values(), global_step=np.int64(1234),
+                **{"part/w": np.arange(8, dtype=np.float32).reshape(4, 2)})   # saved as two partitions of 2 rows
 
 
 # what TF 2.21's tf.train.list_variables printed for the fixture

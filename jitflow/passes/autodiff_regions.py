@@ -202,6 +202,13 @@ def _while_gradient(b, node, grads):
     back = Node(node.op, back_operands, attrs, types[:n_back], loc=node.loc, scope=node.scope + "/backward")
     back.regions = (back_cond(), back_body(types, stacked)[0])
     b.nodes.append(back)
+    return operand_gradients(node, back, float_c, float_i)
+
+
+def operand_gradients(node, back, float_c, float_i) -> list:
+    """One gradient per operand of while `node` from its backward loop `back`, whose results are
+    (j, adjoints of the float carried values, sums for the float invariants); None elsewhere."""
+    n, nf = len(node.results), len(float_c)
     out = [None] * len(node.operands)
     for idx, k in enumerate(float_c):
         out[k] = back.results[1 + idx]

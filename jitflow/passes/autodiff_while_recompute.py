@@ -17,7 +17,7 @@ from .autodiff_builder import unwrap
 
 
 def while_gradient_by_recompute(b, node, grads, float_c, float_i):
-    from .autodiff_regions import _adjoints, _clone, _int_const, _params, _region_builder
+    from .autodiff_regions import _adjoints, _clone, _int_const, _params, _region_builder, operand_gradients
     n = len(node.results)
     carried, invariants = list(node.operands[:n]), list(node.operands[n:])
     cond_region, body_region = node.regions
@@ -72,10 +72,5 @@ def while_gradient_by_recompute(b, node, grads, float_c, float_i):
 
     back = loop(back_operands, n_back, back_cond, back_body, "/backward")
     b.nodes.append(back)
-    out = [None] * len(node.operands)
-    for idx, k in enumerate(float_c):
-        out[k] = back.results[1 + idx]
-    for idx, m in enumerate(float_i):
-        out[n + m] = back.results[1 + nf + idx]
-    return out
+    return operand_gradients(node, back, float_c, float_i)
 

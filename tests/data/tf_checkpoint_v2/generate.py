@@ -4,7 +4,7 @@
 
 It writes `model.ckpt-1234.index`, `model.ckpt-1234.data-00000-of-00001` and the `checkpoint` file with
 tf.compat.v1.train.Saver (TensorBundle V2, TF's default). tests/test_tf_checkpoints.py recomputes every
-value from `fixture_values()` below (copied there), so the test needs no TensorFlow.
+value from `fixture_values()` below (importing this file: TensorFlow is imported in main() only).
 """
 import numpy as np
 
