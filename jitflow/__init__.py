@@ -24,6 +24,9 @@ from .api.math_extra import (arg_max, arg_min, ceil, cos, count_nonzero, erf, ex
                              reciprocal, reduce_all, reduce_any, reduce_logsumexp, rint, round, sin,
                              squared_difference, tan)
 from . import math  # noqa: F401,E402
+from . import gfile, io, random, tf_logging as logging  # noqa: F401,E402  (tf.gfile, tf.io.gfile, tf.random, tf.logging)
+from .api.core_gap import (logical_xor, multinomial, random_shuffle, strided_slice,  # noqa: F401,E402,A004
+                           tuple)
 from .autodiff import gradients  # noqa: F401
 from .api.control_flow import case, cond, while_loop  # noqa: F401
 from .api.functional_ops import foldl, foldr, map_fn, scan  # noqa: F401
@@ -55,6 +58,8 @@ from . import debugging  # noqa: F401,E402
 from .debugging import add_check_numerics_ops, check_numerics  # noqa: F401,E402
 from . import datasets, distribute, keras  # noqa: F401,E402
 from . import metrics  # noqa: F401,E402
+from . import image  # noqa: F401,E402  (tf.image: jitflow/image.py)
+from .image import random_crop  # noqa: F401,E402  (TF 1.x root alias of tf.image.random_crop)
 from . import data  # noqa: F401,E402
 from . import app, flags  # noqa: F401,E402  (tf.app.run, tf.app.flags / tf.flags)
 from .framework.dot import graph_to_dot  # noqa: F401

@@ -14,6 +14,7 @@ from .api.candidate_sampling import (log_uniform_candidate_sampler, nce_loss,  #
 from .api.rnn import bidirectional_dynamic_rnn, dynamic_rnn, static_bidirectional_rnn, static_rnn  # noqa: F401,E402
 from .api.rnn_cells import namespace as _rnn_cell_namespace  # noqa: E402
 rnn_cell = _rnn_cell_namespace("tf.nn.rnn_cell")
+from .api.core_gap import weighted_cross_entropy_with_logits, xw_plus_b, zero_fraction  # noqa: F401,E402
 
 
 from .missing_names import module_getattr as _module_getattr  # noqa: E402
