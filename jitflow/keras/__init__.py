@@ -24,6 +24,7 @@ from .. import datasets  # noqa: F401  (keras.datasets.mnist.load_data())
 from . import (activations, backend, callbacks, initializers, layers, losses, metrics, models,  # noqa: F401
                optimizers, regularizers, utils)
 from .layers import Input  # noqa: F401
+from . import preprocessing  # noqa: F401  (keras.preprocessing.sequence / .text, jitflow/keras/preprocessing/)
 from .models import Model, Sequential  # noqa: F401
 
 

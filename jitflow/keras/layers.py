@@ -246,6 +246,17 @@ LAYER_CLASSES.update(_conv1d.LAYER_CLASSES)
 from .repeat_vector import RepeatVector  # noqa: E402,F401  (jitflow/keras/repeat_vector.py)
 from . import repeat_vector as _repeat_vector  # noqa: E402
 LAYER_CLASSES.update(_repeat_vector.LAYER_CLASSES)
+from .activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax, ThresholdedReLU  # noqa: E402,F401
+from .layers_1d import (AveragePooling1D, Cropping1D, GlobalAveragePooling1D, GlobalMaxPooling1D,  # noqa: E402,F401
+                        MaxPooling1D, SpatialDropout1D, UpSampling1D)
+from .lambda_layer import Lambda  # noqa: E402,F401
+from . import activation_layers as _activation_layers, layers_1d as _layers_1d  # noqa: E402
+from . import lambda_layer as _lambda_layer  # noqa: E402
+LAYER_CLASSES.update(_activation_layers.LAYER_CLASSES, **_layers_1d.LAYER_CLASSES, **_lambda_layer.LAYER_CLASSES)
+MaxPool1D, AvgPool1D, GlobalAvgPool1D, GlobalMaxPool1D = (MaxPooling1D, AveragePooling1D,  # noqa: E402 (aliases)
+                                                          GlobalAveragePooling1D, GlobalMaxPooling1D)
+from .merge import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average,  # noqa: E402,F401
+                    concatenate, maximum, minimum, multiply, subtract)
 
 
 from ..missing_names import module_getattr as _module_getattr  # noqa: E402
