@@ -88,22 +88,22 @@ def DeleteRecursively(dirname):
         os.remove(path)
 
 
-def Copy(oldpath, newpath, overwrite=False):
-    src, dst = _path(oldpath), _path(newpath)
+def _checked_pair(old, new, overwrite):
+    """(source, target) paths of a copy or rename: TF's NotFound / AlreadyExists errors first."""
+    src, dst = _path(old), _path(new)
     if not os.path.exists(src):
         raise _not_found(src)
     if not overwrite and os.path.exists(dst):
         raise _AlreadyExistsError(None, None, f"file already exists: {dst}")
-    shutil.copyfile(src, dst)
+    return src, dst
+
+
+def Copy(oldpath, newpath, overwrite=False):
+    shutil.copyfile(*_checked_pair(oldpath, newpath, overwrite))
 
 
 def Rename(oldname, newname, overwrite=False):
-    src, dst = _path(oldname), _path(newname)
-    if not os.path.exists(src):
-        raise _not_found(src)
-    if not overwrite and os.path.exists(dst):
-        raise _AlreadyExistsError(None, None, f"file already exists: {dst}")
-    os.replace(src, dst)
+    os.replace(*_checked_pair(oldname, newname, overwrite))
 
 
 class FileStatistics:

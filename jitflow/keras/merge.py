@@ -71,6 +71,8 @@ class _Merge(Layer):
             out.append(t)
         return out
 
+    _combine = None      # the elementwise op folding the inputs (each merge layer names its own)
+
     def _merge(self, tensors):
         tensors = self._same_rank(tensors)
         out = tensors[0]
@@ -78,28 +80,21 @@ class _Merge(Layer):
             out = self._combine(out, t)
         return out
 
-    def _combine(self, a, b):
-        raise NotImplementedError
-
 
 class Add(_Merge):
-    def _combine(self, a, b):
-        return m.add(a, b)
+    _combine = staticmethod(m.add)
 
 
 class Multiply(_Merge):
-    def _combine(self, a, b):
-        return m.multiply(a, b)
+    _combine = staticmethod(m.multiply)
 
 
 class Maximum(_Merge):
-    def _combine(self, a, b):
-        return m.maximum(a, b)
+    _combine = staticmethod(m.maximum)
 
 
 class Minimum(_Merge):
-    def _combine(self, a, b):
-        return m.minimum(a, b)
+    _combine = staticmethod(m.minimum)
 
 
 class Average(_Merge):
@@ -116,8 +111,7 @@ class Subtract(_Merge):
         if count != 2:
             raise ValueError(f"A `Subtract` layer should be called on exactly 2 inputs. Got {count} inputs.")
 
-    def _combine(self, a, b):
-        return m.subtract(a, b)
+    _combine = staticmethod(m.subtract)
 
 
 class Concatenate(_Merge):
